@@ -1,0 +1,91 @@
+"""Stream blended tile predictions into GeoTIFFs with memory bounded by a strip of tile rows.
+
+Why not a whole-raster accumulator (memmap or array): its resident size grows with the raster. Tiles
+arrive in raster order, so only the rows that later tiles can still touch are kept; rows above the next
+tile row are final, are divided by their weight sum and written straight to disk as uint8 probability and
+0/1 mask rows (the disk-backed part of the accumulator).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .tiling import blend_window
+
+
+class StripAccumulator:
+    """Weighted-sum accumulator over a rolling band of rows, flushing finished rows to writers."""
+
+    def __init__(self, width: int, height: int, tile: int, stride: int, max_rows_ahead: int,
+                 writer: "ProbabilityWriter") -> None:
+        self.width, self.height, self.tile, self.stride = width, height, tile, stride
+        self.writer = writer
+        self.top = 0  # first row of the grid held in the buffer
+        rows = tile + stride * max(1, max_rows_ahead)
+        # Columns padded by a tile so tiles past the right edge need no special case.
+        self.sum = np.zeros((rows, width + tile), np.float32)
+        self.weight = np.zeros((rows, width + tile), np.float32)
+        self.valid = np.zeros((rows, width + tile), bool)
+
+    def add(self, row: int, col: int, prob: np.ndarray, valid: np.ndarray) -> None:
+        """Add one tile's probabilities (tile × tile) at (row, col) of the grid."""
+        r0 = row - self.top
+        if r0 < 0 or r0 + self.tile > self.sum.shape[0]:
+            self._grow(r0 + self.tile)
+            r0 = row - self.top
+        window = blend_window(self.tile)
+        region = np.s_[r0:r0 + self.tile, col:col + self.tile]
+        self.sum[region] += prob * window
+        self.weight[region] += window
+        self.valid[region] |= valid
+
+    def _grow(self, needed_rows: int) -> None:
+        extra = needed_rows - self.sum.shape[0]
+        pad = ((0, extra), (0, 0))
+        self.sum, self.weight, self.valid = (np.pad(a, pad) for a in (self.sum, self.weight, self.valid))
+
+    def flush_until(self, row: int) -> None:
+        """Rows above ``row`` will receive no more tiles: normalise them and write them out."""
+        row = min(row, self.height)
+        count = row - self.top
+        if count <= 0:
+            return
+        weight = self.weight[:count, :self.width]
+        prob = np.divide(self.sum[:count, :self.width], weight, out=np.zeros_like(weight), where=weight > 0)
+        prob[~self.valid[:count, :self.width]] = 0.0
+        self.writer.write_rows(self.top, prob)
+        for array in (self.sum, self.weight, self.valid):
+            array[:-count] = array[count:]
+            array[-count:] = 0
+        self.top = row
+
+
+class ProbabilityWriter:
+    """Writes probability rows as uint8 (0-255) and the thresholded 0/1 mask as two GeoTIFFs."""
+
+    def __init__(self, prob_path: str, mask_path: str, grid: Any, threshold: float) -> None:
+        import rasterio
+
+        profile = {
+            "driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": "uint8",
+            "crs": grid.crs_wkt or None, "transform": grid.transform, "compress": "deflate",
+            "predictor": 1, "zlevel": 1, "blockysize": 1, "tiled": False,
+        }
+        self.threshold_byte = int(np.ceil(threshold * 255 - 1e-6))
+        self.prob = rasterio.open(prob_path, "w", **profile)
+        self.mask = rasterio.open(mask_path, "w", **{**profile, "nbits": 1})
+
+    def write_rows(self, row: int, prob: np.ndarray) -> None:
+        from rasterio.windows import Window
+
+        height, width = prob.shape
+        window = Window(0, row, width, height)
+        prob_bytes = np.clip(np.rint(prob * 255), 0, 255).astype(np.uint8)
+        self.prob.write(prob_bytes, 1, window=window)
+        self.mask.write((prob_bytes >= self.threshold_byte).astype(np.uint8), 1, window=window)
+
+    def close(self) -> None:
+        self.prob.close()
+        self.mask.close()

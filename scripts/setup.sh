@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install everything building_extractor needs on Debian 12: QGIS and GDAL-linked Python packages from
+# Debian, then a venv (.venv, --system-site-packages) with torch, smp and the test tools from pip.
+# Idempotent: a second run only checks what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(qgis python3-qgis qgis-providers python3-rasterio python3-fiona python3-shapely
+  python3-gdal python3-pyproj python3-numpy python3-matplotlib python3-venv pyqt5-dev-tools
+  xvfb xauth)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv from /usr/bin/python3 with system site packages"
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+
+stamp=.venv/.requirements.sha256
+want=$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing pip packages into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check \
+    -c constraints.txt -r requirements.txt -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi
+.venv/bin/python - <<'PY'
+import numpy, osgeo, rasterio, shapely, torch, segmentation_models_pytorch, safetensors
+assert numpy.__version__.startswith("1."), "numpy must stay < 2 (Debian's)"
+assert rasterio.__file__.startswith("/usr/lib/python3/"), "rasterio must be Debian's"
+assert shapely.__file__.startswith("/usr/lib/python3/"), "shapely must be Debian's"
+print(f"setup: ok (torch {torch.__version__}, smp {segmentation_models_pytorch.__version__}, "
+      f"numpy {numpy.__version__}, rasterio {rasterio.__version__})")
+PY
