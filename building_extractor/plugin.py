@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from qgis.core import QgsApplication
 
+try:  # Qt resources (":/plugins/building_extractor/icon.svg"), compiled from resources.qrc by `make stage`.
+    from . import resources  # noqa: F401
+except ImportError:  # a source checkout that was not staged: icons are read from icons/ instead
+    resources = None
+
 
 class BuildingExtractorPlugin:
     """Loads the building_extractor Processing provider; adds no other GUI."""
@@ -13,6 +18,9 @@ class BuildingExtractorPlugin:
         self.provider = None
 
     def initProcessing(self) -> None:  # noqa: N802 - QGIS API name
+        """Called by qgis_process (and by initGui on desktop); registers the provider once."""
+        if self.provider is not None:
+            return
         from .processing.provider import BuildingExtractorProvider
 
         self.provider = BuildingExtractorProvider()

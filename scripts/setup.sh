@@ -29,8 +29,9 @@ stamp=.venv/.requirements.sha256
 want=$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing pip packages into .venv"
+  # pip warns "... is ignored" for every system package it will not touch; drop that noise only.
   .venv/bin/python -m pip install -q --disable-pip-version-check \
-    -c constraints.txt -r requirements.txt -r requirements-dev.txt
+    -c constraints.txt -r requirements.txt -r requirements-dev.txt 2> >(sed '/is ignored/d' >&2)
   echo "$want" > "$stamp"
 fi
 .venv/bin/python - <<'PY'

@@ -55,6 +55,9 @@ class TrainingOptions:
     init_model: str | None = None
     pretrained: bool = True
     decoder_channels: list[int] = field(default_factory=lambda: [128, 64, 48, 32, 16])
+    architecture: str = "unet"  # only U-Nets can be trained in this version
+    augment: bool = True  # flips, rotations, colour jitter, noise
+    chip_pool: int = 0  # > 0: sample this many chips once and draw every batch from them (tiny data, tests)
 
 
 @dataclass
@@ -97,7 +100,8 @@ class _Place:
     def read_chip(self, row: int, col: int, size: int, out_size: int, mean: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
         """Image (bands, out, out) float32 0-1 and label (out, out) uint8 with IGNORE where unknown."""
-        from rasterio.windows import Window, transform as window_transform
+        from rasterio.windows import Window
+        from rasterio.windows import transform as window_transform
         from shapely.geometry import box
 
         grid = self.raster.grid
@@ -204,11 +208,17 @@ class Trainer:
                  progress: Progress | None = None) -> None:
         if not sources:
             raise BuildingExtractorError("Give at least one training raster with footprints.")
+        if options.architecture != "unet":
+            raise BuildingExtractorError(
+                f"Training {options.architecture!r} models is not available in this version of the plugin; "
+                "train a U-Net (architecture 'unet')."
+            )
         self.sources, self.options, self.output = sources, options, output
         self.validation = validation or []
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.progress = progress or SilentProgress()
         self.history: list[EpochRecord] = []
+        self._pool: list[tuple[np.ndarray, np.ndarray]] = []
 
     def _config(self) -> ModelConfig:
         o = self.options
@@ -257,6 +267,7 @@ class Trainer:
                                                         pct_start=0.1)
         start_epoch, best_iou, best_state, stale = self._resume(model, optimizer, scheduler)
         np_rng = np.random.default_rng(o.seed + start_epoch)
+        self._pool = [self._draw_chip(places, mean, np_rng) for _ in range(o.chip_pool)]
         started = time.monotonic()
         best_probs: tuple[np.ndarray, np.ndarray] | None = None
         try:
@@ -320,6 +331,16 @@ class Trainer:
 
     def _sample_chip(self, places: list[_Place], mean: np.ndarray, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
+        """A training chip (augmented unless disabled), fresh or from the fixed pool."""
+        if self._pool:
+            image, label = self._pool[int(rng.integers(len(self._pool)))]
+        else:
+            image, label = self._draw_chip(places, mean, rng)
+        return augment(image, label, rng) if self.options.augment else (image, label)
+
+    def _draw_chip(self, places: list[_Place], mean: np.ndarray, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """A chip at a random place outside the validation blocks, with GSD jitter; not augmented."""
         size = self.options.chip_size
         weights = np.array([p.raster.grid.width * p.raster.grid.height for p in places], float)
         for _ in range(100):
@@ -332,7 +353,7 @@ class Trainer:
             if not _overlaps_val(place, row, col, read):
                 image, label = place.read_chip(row, col, read, size, mean)
                 if (label != IGNORE).mean() > 0.2:
-                    return augment(image, label, rng)
+                    return image, label
         raise BuildingExtractorError("Could not sample training chips outside the validation blocks; "
                                      "lower the validation fraction or give more training area.")
 
@@ -356,7 +377,7 @@ class Trainer:
             loss.backward()
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             with torch.no_grad():
                 known = y != IGNORE
                 pred = (logits > 0) & known

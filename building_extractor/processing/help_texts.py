@@ -14,13 +14,23 @@ HELP_TEXTS = {
         "separate. Not available yet in this version: use Extract buildings (U-Net)."
     ),
     "train_model": (
-        "Trains or fine-tunes a building model from your own imagery and building footprints, validating on "
-        "held-out spatial blocks (or a separate raster), and writes a self-describing .safetensors model file "
-        "plus an HTML report with the training curves."
+        "Trains a building U-Net, or fine-tunes an existing model (Start from model), on your own rasters and "
+        "building footprints (any CRS). Chips are read at the training resolution with footprints rasterized on "
+        "the fly; outside the optional labelled area pixels are ignored. Validation uses the validation "
+        "raster/footprints pair, else a fraction of each raster held out as spatial blocks.\n\n"
+        "The best epoch by validation IoU is kept, training stops early when it stops improving or when the time "
+        "budget is used, and the threshold is tuned on validation. Writes a self-describing .safetensors model "
+        "file for Extract buildings (U-Net) and optionally an HTML report with loss and IoU curves. When "
+        "cancelled, the best model so far is written if an epoch finished and Keep best is on."
     ),
     "evaluate_buildings": (
-        "Compares predicted building polygons with reference footprints: pixel accuracy, IoU, precision, "
-        "recall and F1, and building-level precision, recall and F1 with one-to-one matching at IoU >= 0.5. "
-        "Writes a JSON/HTML report and a layer marking each building TP, FP or FN."
+        "Compares predicted building polygons with reference footprints, in metres whatever the layers' CRSs.\n\n"
+        "Pixel metrics (accuracy, IoU, precision, recall, F1) rasterize both layers at Pixel size over the "
+        "evaluation area: the Area polygons, else the Extent, else both layers' extent. Building metrics "
+        "(precision, recall, F1) match buildings one to one by descending IoU and count a match at IoU >= 0.5 "
+        "(SpaceNet rule), or at each of the IoU thresholds given. Buildings crossing the area's border are "
+        "scored on their part inside.\n\n"
+        "Writes a layer of predicted and reference buildings marked TP, FP or FN (with the IoU and matched id), "
+        "and optionally the metrics as JSON and an HTML report."
     ),
 }

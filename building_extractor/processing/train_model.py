@@ -1,24 +1,229 @@
-"""building_extractor:train_model (not implemented yet: fails with a clear message)."""
+"""building_extractor:train_model: train or fine-tune a building U-Net on rasters and footprints."""
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessingException
+import os
+import shutil
+import tempfile
+from typing import Any
 
-from .base_algorithm import BaseAlgorithm
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorLayer,
+    QgsVectorFileWriter,
+)
+
+from ..core.models import ENCODERS
+from .base_algorithm import DEVICES, BaseAlgorithm, FeedbackProgress, run_core
+from .extract_buildings_unet import raster_file_path
+
+ARCHITECTURES = (("unet", "U-Net"), ("maskrcnn", "Mask R-CNN (not available yet)"))
+POLYGONS = [QgsProcessing.TypeVectorPolygon]
 
 
 class TrainModel(BaseAlgorithm):
-    """Registered so the id is stable; filled in by its own issue."""
+    """Maps the parameters onto core.training.Trainer and writes the model file and HTML report."""
 
     ALGORITHM_ID = "train_model"
     DISPLAY_NAME = "Train model"
     GROUP_ID = "training"
     GROUP = "Training"
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802 - QGIS API name
-        pass
+    INPUT = "INPUT"
+    FOOTPRINTS = "FOOTPRINTS"
+    AREA = "AREA"
+    VALIDATION_RASTER = "VALIDATION_RASTER"
+    VALIDATION_FOOTPRINTS = "VALIDATION_FOOTPRINTS"
+    VALIDATION_FRACTION = "VALIDATION_FRACTION"
+    ARCHITECTURE = "ARCHITECTURE"
+    ENCODER = "ENCODER"
+    INIT_MODEL = "INIT_MODEL"
+    RESOLUTION = "RESOLUTION"
+    EPOCHS = "EPOCHS"
+    STEPS_PER_EPOCH = "STEPS_PER_EPOCH"
+    MAX_MINUTES = "MAX_MINUTES"
+    BATCH_SIZE = "BATCH_SIZE"
+    LEARNING_RATE = "LEARNING_RATE"
+    CHIP_SIZE = "CHIP_SIZE"
+    DEVICE = "DEVICE"
+    KEEP_BEST_ON_CANCEL = "KEEP_BEST_ON_CANCEL"
+    OUTPUT_MODEL = "OUTPUT_MODEL"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+    VAL_IOU = "VAL_IOU"
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API name
-        raise QgsProcessingException(
-            self.tr("Train model is not available in this version of building_extractor yet.")
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 - QGIS API name
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.INPUT, self.tr("Training rasters (RGB)"), QgsProcessing.TypeRaster))
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            self.FOOTPRINTS, self.tr("Building footprints (any CRS)"), POLYGONS))
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            self.AREA, self.tr("Labelled area (outside it pixels are ignored)"), POLYGONS, optional=True))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.VALIDATION_RASTER, self.tr("Validation raster"), optional=True))
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            self.VALIDATION_FOOTPRINTS, self.tr("Validation building footprints"), POLYGONS, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.VALIDATION_FRACTION, self.tr("Validation fraction held out by spatial blocks (without a "
+                                              "validation raster)"),
+            QgsProcessingParameterNumber.Double, 0.2, minValue=0.0, maxValue=0.9))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.ARCHITECTURE, self.tr("Architecture"), options=[label for _, label in ARCHITECTURES],
+            defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.ENCODER, self.tr("Encoder (ignored when fine-tuning)"), options=list(ENCODERS), defaultValue=0))
+        self.add_model_parameter(self.INIT_MODEL, "Start from model (fine-tune)", optional=True)
+        self.addParameter(QgsProcessingParameterNumber(
+            self.RESOLUTION, self.tr("Training resolution (m per pixel)"), QgsProcessingParameterNumber.Double,
+            0.3, minValue=0.02, maxValue=10.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.EPOCHS, self.tr("Epochs"), QgsProcessingParameterNumber.Integer, 40, minValue=1, maxValue=10000))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MAX_MINUTES, self.tr("Time budget in minutes (0 = none)"), QgsProcessingParameterNumber.Double,
+            0.0, minValue=0.0))
+        self.add_advanced(QgsProcessingParameterNumber(
+            self.STEPS_PER_EPOCH, self.tr("Steps (batches) per epoch"), QgsProcessingParameterNumber.Integer, 25,
+            minValue=1, maxValue=100000))
+        self.add_advanced(QgsProcessingParameterNumber(
+            self.BATCH_SIZE, self.tr("Batch size (chips per step)"), QgsProcessingParameterNumber.Integer, 8,
+            minValue=1, maxValue=256))
+        rate = QgsProcessingParameterNumber(
+            self.LEARNING_RATE, self.tr("Learning rate (peak)"), QgsProcessingParameterNumber.Double, 2e-3,
+            minValue=1e-7, maxValue=1.0)
+        rate.setMetadata({"widget_wrapper": {"decimals": 6}})
+        self.add_advanced(rate)
+        self.add_advanced(QgsProcessingParameterNumber(
+            self.CHIP_SIZE, self.tr("Chip size (pixels, multiple of 32)"), QgsProcessingParameterNumber.Integer,
+            256, minValue=64, maxValue=1024))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.DEVICE, self.tr("Device (auto = GPU when available)"), options=list(DEVICES), defaultValue=0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.KEEP_BEST_ON_CANCEL, self.tr("When cancelled, keep the best model so far"), defaultValue=True))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_MODEL, self.tr("Output model"), self.tr("Model files (*.safetensors)")))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True))
+        self.addOutput(QgsProcessingOutputNumber(self.VAL_IOU, self.tr("Validation IoU (tuned threshold)")))
+
+    def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        chip = self.parameterAsInt(parameters, self.CHIP_SIZE, context)
+        if chip % 32:
+            return False, self.tr(f"CHIP_SIZE must be a multiple of 32 (the U-Net's stride); {chip} is not. "
+                                  f"Use {(chip + 31) // 32 * 32}.")
+        has_raster = parameters.get(self.VALIDATION_RASTER) not in (None, "")
+        has_footprints = parameters.get(self.VALIDATION_FOOTPRINTS) not in (None, "")
+        if has_raster != has_footprints:
+            return False, self.tr("Give both VALIDATION_RASTER and VALIDATION_FOOTPRINTS, or neither (then "
+                                  "VALIDATION_FRACTION of the training rasters is held out by spatial blocks).")
+        return True, ""
+
+    def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
+        self.checkDependencies()
+        from ..core.model_file import read_config
+        from ..core.training import Trainer
+        from ..core.training_report import write_training_report
+
+        architecture = ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)][0]
+        if architecture != "unet":
+            raise QgsProcessingException(self.tr(
+                "Training Mask R-CNN models is not available yet in this version of building_extractor; "
+                "choose ARCHITECTURE U-Net."))
+        output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        if not output.lower().endswith(".safetensors"):
+            output += ".safetensors"
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+        options = self._options(parameters, context)
+        if options.init_model:
+            feedback.pushInfo(self.tr(f"Fine-tuning {options.init_model}: its encoder and decoder are kept; "
+                                      "ENCODER is ignored."))
+        workdir = tempfile.mkdtemp(prefix="building_extractor_train_")
+        try:
+            sources, validation = self._sources(parameters, context, workdir)
+            trainer = Trainer(sources, options, output, validation=validation or None,
+                              progress=FeedbackProgress(feedback))
+            keep = self.parameterAsBoolean(parameters, self.KEEP_BEST_ON_CANCEL, context)
+            model_path = run_core(trainer.run, keep_best_on_cancel=keep)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        config = run_core(read_config, model_path)
+        results = {self.OUTPUT_MODEL: model_path, self.VAL_IOU: float(config.metrics.get("val_iou", 0.0))}
+        feedback.pushInfo(self.tr(f"Model written to {model_path}: validation IoU {results[self.VAL_IOU]:.3f} at "
+                                  f"threshold {config.threshold}."))
+        if report:
+            results[self.OUTPUT_REPORT] = run_core(write_training_report, report, config, model_path)
+        return results
+
+    def _options(self, parameters: dict, context: Any) -> Any:
+        from ..core.training import TrainingOptions
+
+        chip = self.parameterAsInt(parameters, self.CHIP_SIZE, context)
+        return TrainingOptions(
+            encoder=ENCODERS[self.parameterAsEnum(parameters, self.ENCODER, context)],
+            gsd_m=self.parameterAsDouble(parameters, self.RESOLUTION, context),
+            chip_size=chip,
+            block_size=chip,
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
+            steps_per_epoch=self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context),
+            learning_rate=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
+            val_fraction=self.parameterAsDouble(parameters, self.VALIDATION_FRACTION, context),
+            max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
+            device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
         )
+
+    def _sources(self, parameters: dict, context: Any, workdir: str) -> tuple[list[Any], list[Any]]:
+        """TrainingSources of file paths; vector layers not backed by a plain file are saved to workdir."""
+        from ..core.training import TrainingSource
+
+        rasters = self.parameterAsLayerList(parameters, self.INPUT, context)
+        if not rasters:
+            raise QgsProcessingException(self.tr("Give at least one training raster (INPUT)."))
+        footprints = self._vector(parameters, self.FOOTPRINTS, context, workdir, required=True)
+        area = self._vector(parameters, self.AREA, context, workdir)
+        sources = [TrainingSource(raster_file_path(layer), footprints, area, name=layer.name())
+                   for layer in rasters]
+        validation = []
+        raster = self.parameterAsRasterLayer(parameters, self.VALIDATION_RASTER, context)
+        if raster is not None:
+            validation.append(TrainingSource(
+                raster_file_path(raster),
+                self._vector(parameters, self.VALIDATION_FOOTPRINTS, context, workdir, required=True),
+                name=raster.name()))
+        return sources, validation
+
+    def _vector(self, parameters: dict, name: str, context: Any, workdir: str, required: bool = False
+                ) -> str | None:
+        layer = self.parameterAsVectorLayer(parameters, name, context)
+        if layer is None:
+            if required:
+                raise QgsProcessingException(self.invalidSourceError(parameters, name))
+            return None
+        return vector_file_path(layer, os.path.join(workdir, f"{name.lower()}.gpkg"), context)
+
+
+def vector_file_path(layer: Any, fallback: str, context: Any) -> str:
+    """The file OGR reads for ``layer``; layers that are not one whole plain file are saved to ``fallback``."""
+    if layer.providerType() == "ogr" and not layer.subsetString():
+        path, *options = layer.source().split("|")
+        if os.path.isfile(path) and all(option in ("layerid=0",) for option in options):
+            return path
+    save = QgsVectorFileWriter.SaveVectorOptions()
+    save.driverName = "GPKG"
+    save.layerName = "polygons"
+    error, message, *_ = QgsVectorFileWriter.writeAsVectorFormatV3(layer, fallback, context.transformContext(),
+                                                                   save)
+    if error != QgsVectorFileWriter.NoError:
+        raise QgsProcessingException(f"Could not save layer '{layer.name()}' for training: {message}")
+    return fallback

@@ -1,0 +1,57 @@
+# building_extractor: QGIS Processing plugin. `make setup` then `make test`; `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV_PY := .venv/bin/python
+SYS_PY := /usr/bin/python3
+STAGE := $(SYS_PY) scripts/stage.py
+PYTEST_ARGS ?=
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: help setup test stage resources doc zip lint demo bench train-default screenshot clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+setup:  ## install Debian packages, .venv and pip packages (idempotent)
+	bash scripts/setup.sh
+
+stage:  ## build/plugins/building_extractor: package, metadata, icon, compiled resources, help HTML
+	@$(STAGE)
+
+resources: building_extractor/resources.py  ## compile resources.qrc with pyrcc5
+
+building_extractor/resources.py: resources.qrc building_extractor/icons/icon.svg
+	@$(STAGE) --quiet
+
+doc:  ## render help/*.md into help/html/ and the staged plugin
+	@$(STAGE)
+
+test: stage  ## run the whole test suite headless (QT_QPA_PLATFORM=offscreen)
+	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+zip: stage  ## dist/building_extractor-<version>.zip for "Install from ZIP"
+	@$(STAGE) --quiet --zip
+
+lint:  ## ruff on the code
+	$(VENV_PY) -m ruff check building_extractor tests bench scripts
+
+demo: stage  ## extract buildings from the shipped sample into build/demo/buildings.gpkg
+	@mkdir -p build/demo
+	rm -f build/demo/buildings.gpkg
+	bin/qgis_process run building_extractor:extract_buildings_unet \
+	  --INPUT=data/sample/banepa_sample.tif --OUTPUT=build/demo/buildings.gpkg
+
+bench: stage  ## end-to-end benchmarks (bench/run.py)
+	$(VENV_PY) bench/run.py
+
+train-default:  ## train the shipped default model (long: CPU hours)
+	$(VENV_PY) scripts/train_default.py
+
+screenshot: stage  ## real QGIS desktop under Xvfb: build/screenshots/toolbox.png
+	$(VENV_PY) scripts/desktop_screenshot.py --out build/screenshots/toolbox.png
+
+clean:  ## remove build outputs (keeps .venv and build/*.log)
+	rm -rf build/plugins build/qgis-profile build/qgis-desktop build/screenshots build/demo dist help/html \
+	  building_extractor/resources.py .pytest_cache .ruff_cache
+	find . -path ./.venv -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf

@@ -1,0 +1,219 @@
+"""Run a segmentation model over a raster tile by tile and stream the blended probabilities to disk."""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import BuildingExtractorError, Cancelled, DeviceError
+from .model_file import ModelConfig
+from .progress import Progress
+from .raster_source import RasterSource
+from .stitching import ProbabilityWriter, StripAccumulator
+from .tiling import Tile, make_tiles
+
+
+@dataclass
+class TileBatch:
+    tiles: list[Tile]
+    images: np.ndarray  # (n, bands, tile, tile) float32, normalised
+    valid: np.ndarray  # (n, tile, tile) bool
+
+
+def value_scale(source: RasterSource, config: ModelConfig, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band (offset, scale) mapping raster values onto the model's 0-``input_scale`` range.
+
+    8-bit rasters are used as they are. Other data types are stretched from their 2-98 % percentiles,
+    estimated on a decimated read (GDAL uses overviews when the raster has them).
+    """
+    count = len(source.bands)
+    if source.dtype == np.uint8:
+        return np.zeros(count, np.float32), np.ones(count, np.float32)
+    reader = source.reader
+    factor = max(1, int(math.ceil(max(reader.width, reader.height) / 1024)))
+    shape = (count, max(1, reader.height // factor), max(1, reader.width // factor))
+    data = reader.read(source.bands, out_shape=shape, out_dtype="float32", masked=True)
+    lows, highs = [], []
+    for band in data:
+        values = band.compressed()
+        if values.size == 0:
+            lows.append(0.0), highs.append(1.0)
+            continue
+        low, high = np.percentile(values, [2, 98])
+        lows.append(float(low)), highs.append(float(high if high > low else low + 1))
+    low, high = np.array(lows, np.float32), np.array(highs, np.float32)
+    progress.warning(
+        f"The raster is {source.dtype} and the model expects 8-bit values: bands are stretched from their "
+        f"2-98 % range ({', '.join(f'{a:g}-{b:g}' for a, b in zip(low, high))}) to 0-255."
+    )
+    return low, (config.input_scale / (high - low)).astype(np.float32)
+
+
+class TileReader:
+    """Reads, pads and normalises tiles into batches on a background thread (overlaps I/O and inference)."""
+
+    def __init__(self, source: RasterSource, config: ModelConfig, tile: int, batch_size: int,
+                 tiles: list[Tile], progress: Progress) -> None:
+        self.source, self.config, self.tile, self.batch_size = source, config, tile, batch_size
+        self.tiles = tiles
+        self.offset, self.scale = value_scale(source, config, progress)
+        self.mean = np.asarray(config.mean, np.float32)[:, None, None]
+        self.std = np.asarray(config.std, np.float32)[:, None, None]
+
+    def read_tile(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+        grid = self.source.grid
+        h = min(self.tile, grid.height - tile.row)
+        w = min(self.tile, grid.width - tile.col)
+        data, valid = self.source.read(tile.row, tile.col, h, w)
+        data -= self.offset[:, None, None]
+        data *= self.scale[:, None, None] / self.config.input_scale
+        # Invalid pixels take the normalisation mean (0 after normalising), so they look neutral to the model.
+        data = np.where(valid[None], (data - self.mean) / self.std, 0.0).astype(np.float32)
+        if h < self.tile or w < self.tile:
+            # Pad partial edge tiles by mirroring (numpy repeats the reflection for any width).
+            mode = "reflect" if h > 1 and w > 1 else "edge"
+            data = np.pad(data, ((0, 0), (0, self.tile - h), (0, self.tile - w)), mode=mode)
+            valid = np.pad(valid, ((0, self.tile - h), (0, self.tile - w)))
+        return data, valid
+
+    def batches(self) -> Iterator[TileBatch]:
+        for start in range(0, len(self.tiles), self.batch_size):
+            part = self.tiles[start:start + self.batch_size]
+            read = [self.read_tile(t) for t in part]
+            yield TileBatch(part, np.stack([r[0] for r in read]), np.stack([r[1] for r in read]))
+
+    def prefetched(self, depth: int = 2) -> Iterator[TileBatch]:
+        """Batches produced by a reader thread, at most ``depth`` ahead of the consumer."""
+        buffer: queue.Queue = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+        done = object()
+
+        def produce() -> None:
+            try:
+                for batch in self.batches():
+                    while not stop.is_set():
+                        try:
+                            buffer.put(batch, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                buffer.put(done)
+            except BaseException as exc:  # handed to the consumer, raised there
+                buffer.put(exc)
+
+        thread = threading.Thread(target=produce, name="building_extractor-reader", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = buffer.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():
+                try:
+                    buffer.get_nowait()
+                except queue.Empty:
+                    thread.join(0.05)
+
+
+class Predictor:
+    """A model on a device that turns normalised batches into probabilities, halving the batch on OOM."""
+
+    def __init__(self, model: Any, device: Any, progress: Progress) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.progress = progress
+        self.model = model.to(device).eval()
+        if device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        try:
+            return self._forward(images)
+        except torch.cuda.OutOfMemoryError:
+            if len(images) == 1:
+                raise DeviceError("The GPU ran out of memory even with one tile per batch. Lower TILE_SIZE or "
+                                  "use DEVICE=cpu.") from None
+            torch.cuda.empty_cache()
+            self.progress.warning(f"GPU out of memory with batch {len(images)}; retrying with smaller batches.")
+            half = len(images) // 2
+            return np.concatenate([self(images[:half]), self(images[half:])])
+
+    def _forward(self, images: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        x = torch.from_numpy(images)
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        else:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if self.device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.float16):
+                    logits = self.model(x)
+            else:
+                logits = self.model(x)
+            return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+
+
+def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, device: Any, tile: int,
+                       overlap: int, batch_size: int, threshold: float, prob_path: str, mask_path: str,
+                       progress: Progress) -> dict[str, float]:
+    """Predict every tile, blend overlaps and write the probability (uint8) and mask GeoTIFFs.
+
+    Returns per-stage seconds (read wait, infer, blend+write).
+    """
+    import time
+
+    grid = source.grid
+    if tile % config.stride:
+        raise BuildingExtractorError(
+            f"TILE_SIZE must be a multiple of {config.stride} (the model's output stride); got {tile}. "
+            f"Use {int(math.ceil(tile / config.stride) * config.stride)}."
+        )
+    rows = make_tiles(grid.width, grid.height, tile, overlap)
+    tiles = [t for row in rows for t in row]
+    last_in_row = {row[-1] for row in rows}
+    next_row_start = {rows[i][-1]: (rows[i + 1][0].row if i + 1 < len(rows) else grid.height) for i in range(len(rows))}
+    writer = ProbabilityWriter(prob_path, mask_path, grid, threshold)
+    accumulator = StripAccumulator(grid.width, grid.height, tile, tile - overlap, 1, writer)
+    predictor = Predictor(model, device, progress)
+    reader = TileReader(source, config, tile, batch_size, tiles, progress)
+    timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
+    done = 0
+    try:
+        batches = reader.prefetched()
+        t0 = time.perf_counter()
+        for batch in batches:
+            t1 = time.perf_counter()
+            if progress.is_canceled():
+                raise Cancelled()
+            probs = predictor(batch.images)
+            t2 = time.perf_counter()
+            for tile_info, prob, valid in zip(batch.tiles, probs, batch.valid):
+                accumulator.add(tile_info.row, tile_info.col, prob, valid)
+                if tile_info in last_in_row:
+                    accumulator.flush_until(next_row_start[tile_info])
+            t3 = time.perf_counter()
+            timings["read"] += t1 - t0
+            timings["infer"] += t2 - t1
+            timings["blend_write"] += t3 - t2
+            done += len(batch.tiles)
+            progress.set_fraction(done / len(tiles))
+            t0 = time.perf_counter()
+    finally:
+        writer.close()
+    return timings

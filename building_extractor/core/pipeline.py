@@ -1,0 +1,147 @@
+"""The U-Net extraction pipeline: read → infer → stitch → vectorize → post-process, streamed end to end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from .errors import BuildingExtractorError, OutputError
+from .inference import predict_to_rasters
+from .model_file import ModelConfig
+from .progress import Progress, SilentProgress, check_canceled
+from .raster_source import RasterSource
+from .tiling import resolve_overlap
+from .vectorize import Building, PostProcessOptions, iter_buildings, polygonize_mask
+
+STAGES = ("read and infer", "vectorize", "post-process and write")
+
+
+@dataclass
+class ExtractionOptions:
+    """User choices for one extraction run; None means "the model's value"."""
+
+    model_path: str
+    gsd_m: float | None = None  # None: the model's GSD; 0: the raster's native resolution
+    bands: list[int] | None = None
+    device: str = "auto"
+    batch_size: int = 4
+    tile_size: int | None = None
+    overlap: float | None = None
+    threshold: float | None = None
+    post: PostProcessOptions = field(default_factory=PostProcessOptions)
+    probability_path: str | None = None
+    workdir: str | None = None
+
+
+@dataclass
+class ExtractionRun:
+    """What a run did: settings actually used, timings and warnings (filled while iterating)."""
+
+    config: ModelConfig
+    device: str = ""
+    gsd_m: float = 0.0
+    tile_size: int = 0
+    overlap: int = 0
+    threshold: float = 0.5
+    grid_size: tuple[int, int] = (0, 0)
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    building_count: int = 0
+
+
+_MODEL_CACHE: dict[tuple[str, float], tuple[ModelConfig, Any]] = {}
+
+
+def load_cached_model(path: str) -> tuple[ModelConfig, Any]:
+    """Load a U-Net model file; the unmodified CPU copy is cached per (path, mtime), never mutated."""
+    import copy
+
+    from .models import load_model
+
+    key = (os.path.abspath(path), os.path.getmtime(path) if os.path.exists(path) else 0.0)
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE.clear()
+        _MODEL_CACHE[key] = load_model(path, expected_architecture="unet")
+    config, model = _MODEL_CACHE[key]
+    # Each run gets its own copies: runs never share mutable state.
+    return copy.deepcopy(config), copy.deepcopy(model)
+
+
+def extract_buildings(raster_path: str, options: ExtractionOptions, progress: Progress | None = None,
+                      run: ExtractionRun | None = None) -> Iterator[Building]:
+    """Yield buildings found in ``raster_path``; temporary files are removed when iteration ends.
+
+    Geometries are in the raster's CRS. ``run`` (if given) is filled with the settings used and timings.
+    """
+    from .training import resolve_device
+
+    progress = progress or SilentProgress()
+    config, model = load_cached_model(options.model_path)
+    run = run if run is not None else ExtractionRun(config)
+    run.config = config
+    device = resolve_device(options.device)
+    gsd = config.gsd_m if options.gsd_m is None else options.gsd_m
+    tile = options.tile_size or config.tile_size
+    overlap = resolve_overlap(config.overlap if options.overlap is None else options.overlap, tile)
+    threshold = config.threshold if options.threshold is None else options.threshold
+    if not 0 < threshold < 1:
+        raise BuildingExtractorError(f"THRESHOLD must lie between 0 and 1; got {threshold}.")
+    workdir = tempfile.mkdtemp(prefix="building_extractor_", dir=options.workdir)
+    started = time.perf_counter()
+    try:
+        with RasterSource(raster_path, gsd, options.bands, config.band_count, warnings=run.warnings) as source:
+            for message in run.warnings:
+                progress.warning(message)
+            grid = source.grid
+            run.device, run.gsd_m, run.tile_size, run.overlap, run.threshold = str(device), grid.gsd_m, tile, overlap, threshold
+            run.grid_size = (grid.width, grid.height)
+            progress.info(
+                f"Model {config.name} ({config.architecture}/{config.encoder}) on {device}; processing grid "
+                f"{grid.width}×{grid.height} px at {grid.gsd_m:.3g} m; tile {tile} px, overlap {overlap} px, "
+                f"threshold {threshold:.2f}."
+            )
+            prob_path = os.path.join(workdir, "probability.tif")
+            mask_path = os.path.join(workdir, "mask.tif")
+            progress.set_stage(0, STAGES[0])
+            run.timings.update(predict_to_rasters(source, model, config, device, tile, overlap, options.batch_size,
+                                                  threshold, prob_path, mask_path, progress))
+            source_crs = source.source_crs_wkt
+        check_canceled(progress)
+        progress.set_stage(1, STAGES[1])
+        t0 = time.perf_counter()
+        gpkg_path = os.path.join(workdir, "blobs.gpkg")
+        count = polygonize_mask(mask_path, gpkg_path)
+        run.timings["vectorize"] = time.perf_counter() - t0
+        check_canceled(progress)
+        progress.set_stage(2, STAGES[2])
+        t0 = time.perf_counter()
+        for building in iter_buildings(gpkg_path, prob_path, options.post, grid.crs_wkt, source_crs, progress, count):
+            run.building_count += 1
+            yield building
+        run.timings["postprocess_write"] = time.perf_counter() - t0
+        if options.probability_path:
+            export_probability(prob_path, options.probability_path)
+        run.timings["total"] = time.perf_counter() - started
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def export_probability(prob_path: str, destination: str) -> None:
+    """Copy the stitched probability raster to ``destination`` as a tiled, compressed GeoTIFF (atomic)."""
+    from osgeo import gdal
+
+    gdal.UseExceptions()
+    partial = destination + ".part.tif"
+    try:
+        gdal.Translate(partial, prob_path, format="GTiff",
+                       creationOptions=["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=2", "BIGTIFF=IF_SAFER"])
+        os.replace(partial, destination)
+    except Exception as exc:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise OutputError(f"Cannot write the probability raster {destination}: {exc}. "
+                          "Choose a writable folder with enough free space.") from exc

@@ -1,0 +1,169 @@
+"""Training for real on small crops of real imagery (Kampala) with a tiny U-Net, on one CPU thread."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from building_extractor.core.errors import BuildingExtractorError, Cancelled
+from building_extractor.core.progress import SilentProgress
+from building_extractor.core.training import (
+    IGNORE,
+    Trainer,
+    TrainingOptions,
+    TrainingSource,
+    _Place,
+    split_blocks,
+)
+
+torch = pytest.importorskip("torch")
+
+
+def tiny_options(**changes) -> TrainingOptions:
+    """A tiny, fast, deterministic setup: 128 px chips at 0.6 m, small decoder, no pretrained weights."""
+    base = dict(gsd_m=0.6, chip_size=128, block_size=128, batch_size=2, epochs=2, steps_per_epoch=2,
+                learning_rate=1e-2, pretrained=False, decoder_channels=[16, 16, 16, 16, 16], threads=1,
+                device="cpu", augment=False, chip_pool=2)
+    base.update(changes)
+    return TrainingOptions(**base)
+
+
+def crop(source: Path, target: Path, col: int, row: int, size: int = 512) -> str:
+    from osgeo import gdal
+
+    gdal.Translate(str(target), str(source), srcWin=[col, row, size, size], creationOptions=["TILED=YES"])
+    return str(target)
+
+
+@pytest.fixture(scope="module")
+def kampala(shared_data: Path, tmp_path_factory) -> dict[str, TrainingSource]:
+    """512 x 512 px (76 m) windows of Kampala image_1, one to train on and one to validate on."""
+    folder = tmp_path_factory.mktemp("kampala")
+    image = shared_data / "kampala" / "image_1.tif"
+    labels = str(shared_data / "kampala" / "buildings.geojson")
+    return {
+        "train": TrainingSource(crop(image, folder / "train.tif", 1024, 0), labels, name="train"),
+        "val": TrainingSource(crop(image, folder / "val.tif", 0, 512), labels, name="val"),
+    }
+
+
+class CancelAfter(SilentProgress):
+    """Progress whose user presses cancel after ``updates`` progress updates."""
+
+    def __init__(self, updates: int) -> None:
+        super().__init__()
+        self.updates = updates
+        self.fractions: list[float] = []
+
+    def set_fraction(self, fraction: float) -> None:
+        self.fractions.append(fraction)
+
+    def is_canceled(self) -> bool:
+        return len(self.fractions) >= self.updates
+
+
+def test_training_loss_falls_and_model_loads_and_predicts(kampala, tmp_path) -> None:
+    from building_extractor.core.models import load_model
+    from building_extractor.core.training_report import write_training_report
+
+    output = tmp_path / "tiny.safetensors"
+    trainer = Trainer([kampala["train"]], tiny_options(epochs=4, steps_per_epoch=5), str(output),
+                      validation=[kampala["val"]])
+    assert trainer.run() == str(output)
+
+    losses = [h.train_loss for h in trainer.history]
+    assert len(losses) == 4
+    assert losses[-1] < 0.6 * losses[0], losses  # overfitting two fixed chips (seeds 0-2: ~0.2)
+
+    config, model = load_model(str(output), expected_architecture="unet")
+    assert config.gsd_m == 0.6 and config.decoder_channels == [16, 16, 16, 16, 16]
+    assert 0.3 <= config.threshold <= 0.7
+    assert 0.0 <= config.metrics["val_iou"] <= 1.0
+    assert [h["epoch"] for h in config.training["history"]] == [1, 2, 3, 4]
+    assert config.training["validation"][0]["name"] == "val"
+    with torch.inference_mode():
+        prob = torch.sigmoid(model(torch.zeros(1, 3, 128, 128)))
+    assert prob.shape == (1, 1, 128, 128) and bool(torch.isfinite(prob).all())
+
+    report = write_training_report(str(tmp_path / "report.html"), config, str(output))
+    text = Path(report).read_text()
+    assert '<img alt="Training curve' in text and "data:image/png;base64,iVBORw0KGgo" in text
+    assert "efficientnet_lite0" in text and "val_iou" in text
+
+
+def test_cancel_before_an_epoch_finished_writes_nothing(kampala, tmp_path) -> None:
+    output = tmp_path / "cancelled.safetensors"
+    progress = CancelAfter(1)
+    with pytest.raises(Cancelled):
+        Trainer([kampala["train"]], tiny_options(), str(output), validation=[kampala["val"]],
+                progress=progress).run(keep_best_on_cancel=True)
+    assert len(progress.fractions) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_after_an_epoch_keeps_the_best_model_when_asked(kampala, tmp_path) -> None:
+    from building_extractor.core.model_file import read_config
+
+    output = tmp_path / "best.safetensors"
+    progress = CancelAfter(3)  # epoch 1 has 2 steps; cancelled in epoch 2
+    Trainer([kampala["train"]], tiny_options(), str(output), validation=[kampala["val"]],
+            progress=progress).run(keep_best_on_cancel=True)
+    assert read_config(output).training["epochs_run"] == 1
+    assert any("Cancelled" in w for w in progress.warnings)
+
+    output.unlink()
+    with pytest.raises(Cancelled):
+        Trainer([kampala["train"]], tiny_options(), str(output), validation=[kampala["val"]],
+                progress=CancelAfter(3)).run(keep_best_on_cancel=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_area_layer_marks_unlabelled_pixels_ignored(kampala, tmp_path) -> None:
+    """Outside the labelled-area polygon pixels are IGNORE, not background; training chips avoid them."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(kampala["train"].raster) as src:
+        west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    middle = (west + east) / 2
+    area = tmp_path / "area.geojson"
+    ring = [[west, south], [middle, south], [middle, north], [west, north], [west, south]]
+    area.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    source = TrainingSource(kampala["train"].raster, kampala["train"].footprints, area=str(area))
+    place = _Place(source, 0.6, 3)
+    image, label = place.read_chip(0, 0, 128, 128, np.full(3, 0.5, np.float32))
+    assert image.shape == (3, 128, 128)
+    # The grid is in UTM, so the raster's edges are a pixel off its rows and columns; hence margins.
+    assert (label[2:-2, 2:60] != IGNORE).all() and (label[:, 68:] == IGNORE).all()
+    assert (label[:, :60] == 1).any()  # buildings on the labelled half
+
+
+def test_validation_blocks_are_held_out_of_training_chips(kampala) -> None:
+    import random
+
+    place = _Place(TrainingSource(kampala["train"].raster, kampala["train"].footprints), 0.3, 3)
+    split_blocks(place, 64, 0.25, random.Random(0))
+    assert len(place.val_blocks) == 4  # a 256 px grid has 16 blocks of 64 px
+    held_out = np.zeros((place.raster.grid.height, place.raster.grid.width), bool)
+    for r, c, h, w in place.val_blocks:
+        held_out[r:r + h, c:c + w] = True
+    windows = []
+    read_chip = place.read_chip
+    place.read_chip = lambda row, col, size, *rest: windows.append((row, col, size)) or read_chip(row, col, size, *rest)
+    trainer = Trainer([TrainingSource("unused.tif", "unused.geojson")], tiny_options(chip_size=64, chip_pool=0),
+                      "unused.safetensors")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        image, label = trainer._sample_chip([place], np.full(3, 0.5, np.float32), rng)
+        assert image.shape == (3, 64, 64) and label.shape == (64, 64)
+    assert len(windows) >= 20
+    assert not any(held_out[r:r + size, c:c + size].any() for r, c, size in windows)
+
+
+def test_mask_rcnn_training_is_refused_clearly(kampala, tmp_path) -> None:
+    with pytest.raises(BuildingExtractorError, match="not available"):
+        Trainer([kampala["train"]], tiny_options(architecture="maskrcnn"), str(tmp_path / "m.safetensors"))

@@ -1,0 +1,154 @@
+"""The plugin as QGIS sees it: metadata, help for every algorithm, the zip, and loading without torch."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import building_extractor
+from building_extractor.processing.help_texts import HELP_TEXTS
+
+ROOT = Path(__file__).resolve().parents[1]
+ALGORITHM_IDS = ("extract_buildings_unet", "extract_buildings_maskrcnn", "train_model", "evaluate_buildings")
+REQUIRED_METADATA = ("name", "description", "about", "version", "author", "email", "tracker", "repository",
+                     "qgisMinimumVersion", "hasProcessingProvider", "icon")
+OPTIONAL_PACKAGES = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "safetensors")
+
+# Runs in a fresh Python: loads the plugin from PLUGINS the way QGIS does (qgis.utils, as qgis_process does),
+# optionally with the torch stack made unimportable, and prints what the registry then holds as JSON.
+LOADER = r"""
+import importlib.abc, json, sys
+PLUGINS, BLOCK = sys.argv[1], json.loads(sys.argv[2])
+
+class Blocker(importlib.abc.MetaPathFinder):
+    attempts = []
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCK:
+            self.attempts.append(name)
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+        return None
+
+blocker = Blocker()
+sys.meta_path.insert(0, blocker)
+from qgis.core import QgsApplication
+app = QgsApplication([], False)
+app.initQgis()
+import qgis.utils
+qgis.utils.plugin_paths = [PLUGINS]
+sys.path.insert(0, PLUGINS)
+qgis.utils.updateAvailablePlugins()
+report = {"available": "building_extractor" in qgis.utils.available_plugins}
+report["loaded"] = qgis.utils.loadPlugin("building_extractor")
+try:  # qgis.utils itself may raise while cleaning up after a plugin that failed
+    report["started"] = report["loaded"] and qgis.utils.startProcessingPlugin("building_extractor")
+except Exception as exc:
+    report["started"], report["error"] = False, repr(exc)
+provider = QgsApplication.processingRegistry().providerById("building_extractor")
+report["import_attempts"] = sorted(set(blocker.attempts))
+report["imported"] = sorted(name for name in BLOCK if name in sys.modules)
+report["module_file"] = sys.modules["building_extractor"].__file__ if report["loaded"] else None
+sys.meta_path.remove(blocker)
+for name in BLOCK:  # from here on they look not installed (importlib.util.find_spec returns None)
+    sys.modules[name] = None
+report["algorithms"] = {}
+if provider is not None:
+    report["provider_icon"] = not provider.icon().isNull()
+    for algorithm in provider.algorithms():
+        ok, message = algorithm.canExecute()
+        report["algorithms"][algorithm.id()] = {
+            "can_execute": ok, "message": message, "requires_torch": getattr(algorithm, "REQUIRES_TORCH", True)}
+print("REPORT " + json.dumps(report))
+"""
+
+
+def load_plugin(plugins_dir: Path, block: tuple[str, ...], cwd: Path) -> dict:
+    """Load building_extractor from plugins_dir in a fresh QGIS Python; return the loader's report."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": ""}
+    proc = subprocess.run([sys.executable, "-c", LOADER, str(plugins_dir), json.dumps(block)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
+    assert proc.returncode == 0 and lines, f"loader failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(lines[-1][len("REPORT "):])
+
+
+def read_metadata(text: str) -> configparser.SectionProxy:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # keep qgisMinimumVersion's case
+    parser.read_string(text)
+    return parser["general"]
+
+
+def test_metadata_is_complete_and_matches_the_package_version():
+    metadata = read_metadata((ROOT / "metadata.txt").read_text(encoding="utf-8"))
+    missing = [key for key in REQUIRED_METADATA if not metadata.get(key, "").strip()]
+    assert not missing, f"metadata.txt lacks {missing}"
+    assert metadata["version"] == building_extractor.__version__
+    assert metadata["qgisMinimumVersion"] == "3.22"
+    assert metadata["hasProcessingProvider"] == "yes"
+    assert (ROOT / "building_extractor" / metadata["icon"]).is_file()
+
+
+def test_every_algorithm_has_short_help_and_a_help_page(provider):
+    ids = {algorithm.name() for algorithm in provider.algorithms()}
+    assert set(ALGORITHM_IDS) <= ids
+    for algorithm in provider.algorithms():
+        assert len(algorithm.shortHelpString().strip()) > 40, f"{algorithm.id()} has no short help"
+        page = ROOT / "help" / f"{algorithm.name()}.md"
+        assert page.is_file(), f"{algorithm.id()} has no help page {page.relative_to(ROOT)}"
+        assert algorithm.id() in page.read_text(encoding="utf-8"), f"{page.name} does not name {algorithm.id()}"
+    assert ids <= set(HELP_TEXTS)
+
+
+@pytest.fixture(scope="module")
+def plugin_zip(tmp_path_factory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run(["/usr/bin/python3", str(ROOT / "scripts" / "stage.py"), "--quiet", "--zip", "--dist",
+                    str(dist)], check=True, timeout=300)
+    return dist / f"building_extractor-{building_extractor.__version__}.zip"
+
+
+def test_zip_holds_everything_the_plugin_needs(plugin_zip):
+    with zipfile.ZipFile(plugin_zip) as archive:
+        names = set(archive.namelist())
+        metadata = read_metadata(archive.read("building_extractor/metadata.txt").decode("utf-8"))
+    assert {name.split("/")[0] for name in names} == {"building_extractor"}
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    prefix = "building_extractor/"
+    needed = {"__init__.py", "plugin.py", "metadata.txt", "resources.py", "NOTICE", metadata["icon"],
+              "processing/provider.py", *(f"help/html/{page.stem}.html" for page in (ROOT / "help").glob("*.md"))}
+    models = ROOT / "building_extractor" / "models"
+    needed |= {f"models/{model.name}" for model in models.glob("*.safetensors")}
+    assert not {prefix + name for name in needed} - names
+    assert metadata["version"] == building_extractor.__version__
+
+
+def test_zip_installs_and_loads_like_plugin_manager_does(plugin_zip, tmp_path):
+    plugins = tmp_path / "plugins"
+    with zipfile.ZipFile(plugin_zip) as archive:
+        archive.extractall(plugins)
+    report = load_plugin(plugins, block=(), cwd=tmp_path)
+    assert report["available"] and report["loaded"] and report["started"], report
+    assert report["module_file"].startswith(str(plugins))
+    assert {f"building_extractor:{a}" for a in ALGORITHM_IDS} <= set(report["algorithms"])
+    assert report["provider_icon"]
+
+
+def test_plugin_loads_without_torch_and_algorithms_say_what_to_install(tmp_path):
+    report = load_plugin(ROOT, block=OPTIONAL_PACKAGES, cwd=tmp_path)
+    assert report["loaded"] and report["started"], report
+    assert report["import_attempts"] == [], "importing the plugin must not import torch & co."
+    assert report["imported"] == []
+    assert {f"building_extractor:{a}" for a in ALGORITHM_IDS} <= set(report["algorithms"])
+    needs_torch = {name for name, result in report["algorithms"].items() if result["requires_torch"]}
+    assert {"building_extractor:extract_buildings_unet", "building_extractor:train_model"} <= needs_torch
+    for name in needs_torch:
+        result = report["algorithms"][name]
+        assert result["can_execute"] is False, name
+        assert "torch" in result["message"] and "pip install" in result["message"], result["message"]
