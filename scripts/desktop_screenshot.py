@@ -29,6 +29,7 @@ def desktop_env(profiles: Path) -> dict[str, str]:
     """Environment for QGIS desktop: our staged plugin, the venv's packages, no host profile."""
     env = dict(os.environ)
     env.pop("QT_QPA_PLATFORM", None)  # a real X display (Xvfb), not offscreen
+    env.pop("QGIS_CUSTOM_CONFIG_PATH", None)  # pytest-qgis sets it; --profiles-path says where ours is
     env["QGIS_PLUGINPATH"] = str(ROOT / "build" / "plugins")
     site = sorted((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "build" / "plugins"), *map(str, site)])

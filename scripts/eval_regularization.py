@@ -185,10 +185,11 @@ def plot(kept: dict, path: Path, variant: str = "noisy") -> None:
         ax.set_ylim(bounds[1], bounds[3])
         ax.set_title(title)
         ax.set_axis_off()
-    fig.suptitle("Kampala (OpenAerialMap CC-BY 4.0; footprints © OpenStreetMap contributors, ODbL)", fontsize=9)
-    fig.tight_layout()
+    fig.text(0.5, 0.01, "Kampala imagery: OpenAerialMap, CC-BY 4.0; blobs made from OpenStreetMap footprints "
+             "(© OpenStreetMap contributors, ODbL)", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.15)
     print(f"figure written to {path}")
 
 

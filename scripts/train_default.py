@@ -22,12 +22,13 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--output", default=str(ROOT / "building_extractor" / "models" / "default_unet.safetensors"))
     parser.add_argument("--checkpoints", default=str(ROOT / "build" / "train-default"))
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--max-minutes", type=float, default=0)
+    parser.add_argument("--max-minutes", type=float, default=85)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--patience", type=int, default=15)
     args = parser.parse_args()
     data = Path(args.data)
     sources = [
@@ -38,7 +39,8 @@ def main() -> None:
                        name="zanzibar_2"),
     ]
     options = TrainingOptions(epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch,
-                              max_minutes=args.max_minutes, threads=args.threads, device=args.device)
+                              max_minutes=args.max_minutes, threads=args.threads, device=args.device,
+                              patience=args.patience)
     trainer = Trainer(sources, options, args.output, checkpoint_dir=args.checkpoints,
                       progress=SilentProgress(verbose=True))
     print("wrote", trainer.run())

@@ -45,3 +45,20 @@ def test_run_of_an_unavailable_algorithm_fails_clearly():
     proc = qgis_process("--json", "run", "building_extractor:extract_buildings_maskrcnn")
     assert proc.returncode != 0
     assert "not available in this version" in proc.stderr
+
+
+def test_run_extracts_buildings_from_the_shipped_sample_as_json(tmp_path):
+    sample = ROOT / "data" / "sample" / "banepa_sample.tif"
+    output = tmp_path / "buildings.gpkg"
+    proc = qgis_process("--json", "run", "building_extractor:extract_buildings_unet", f"--INPUT={sample}",
+                        f"--OUTPUT={output}")
+    assert proc.returncode == 0, proc.stderr[-3000:]  # also catches crashes at exit (rc 139)
+    assert json.loads(proc.stdout)["results"]["OUTPUT"] == str(output)
+
+    from osgeo import ogr
+
+    dataset = ogr.Open(str(output))  # keep a reference: the layer dies with its dataset
+    layer = dataset.GetLayer(0)
+    names = {layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())}
+    assert {"confidence", "area_m2", "perimeter_m"} <= names
+    assert layer.GetFeatureCount() > 10  # a town centre: many buildings

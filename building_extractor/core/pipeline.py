@@ -110,6 +110,7 @@ def extract_buildings(raster_path: str, options: ExtractionOptions, progress: Pr
             run.timings.update(predict_to_rasters(source, model, config, device, tile, overlap, options.batch_size,
                                                   threshold, prob_path, mask_path, progress))
             source_crs = source.source_crs_wkt
+            clip = source.footprint()
         check_canceled(progress)
         progress.set_stage(1, STAGES[1])
         t0 = time.perf_counter()
@@ -119,7 +120,8 @@ def extract_buildings(raster_path: str, options: ExtractionOptions, progress: Pr
         check_canceled(progress)
         progress.set_stage(2, STAGES[2])
         t0 = time.perf_counter()
-        for building in iter_buildings(gpkg_path, prob_path, options.post, grid.crs_wkt, source_crs, progress, count):
+        for building in iter_buildings(gpkg_path, prob_path, options.post, grid.crs_wkt, source_crs, progress, count,
+                                       clip):
             run.building_count += 1
             yield building
         run.timings["postprocess_write"] = time.perf_counter() - t0

@@ -154,6 +154,22 @@ class RasterSource:
             transform, width, height, crs = src.transform, src.width, src.height, src.crs
         self.grid = ProcessingGrid(crs.to_wkt() if crs else "", transform, width, height, target)
 
+    def footprint(self) -> Any:
+        """The source raster's extent as a polygon in the grid CRS (outputs are clipped to it)."""
+        from rasterio.warp import transform
+        from shapely.geometry import Polygon, box
+
+        left, bottom, right, top = self.src.bounds
+        if self.reader is self.src or self.src.crs is None:
+            return box(left, bottom, right, top)
+        steps = np.linspace(0.0, 1.0, 50, endpoint=False)  # densified edges: they curve after reprojection
+        xs = np.concatenate([left + (right - left) * steps, np.full(50, right),
+                             right - (right - left) * steps, np.full(50, left)])
+        ys = np.concatenate([np.full(50, top), top - (top - bottom) * steps,
+                             np.full(50, bottom), bottom + (top - bottom) * steps])
+        gx, gy = transform(self.src.crs, self.grid.crs_wkt, xs.tolist(), ys.tolist())
+        return Polygon(zip(gx, gy)).buffer(0)
+
     @property
     def source_crs_wkt(self) -> str:
         return self.src.crs.to_wkt() if self.src.crs else ""

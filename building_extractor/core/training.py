@@ -257,18 +257,21 @@ class Trainer:
             for place in places:
                 split_blocks(place, o.block_size, o.val_fraction, rng)
         val_chips = self._validation_chips(places, val_places, mean)
+        if not val_chips:
+            self._no_validation(config.gsd_m)
         self.progress.info(
             f"Training on {device}: {len(places)} raster(s), {sum(len(p.polygons) for p in places)} footprints, "
             f"{len(val_chips)} validation chips of {o.block_size} px at {config.gsd_m} m."
         )
         optimizer = torch.optim.AdamW(model.parameters(), lr=o.learning_rate, weight_decay=o.weight_decay)
         total_steps = o.epochs * o.steps_per_epoch
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=o.learning_rate, total_steps=total_steps,
-                                                        pct_start=0.1)
+        self._total_steps, self._step = total_steps, 0
+        self._clock_start, self._elapsed_before = time.monotonic(), 0.0
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: self._lr_factor())
         start_epoch, best_iou, best_state, stale = self._resume(model, optimizer, scheduler)
+        self._step = start_epoch * o.steps_per_epoch
         np_rng = np.random.default_rng(o.seed + start_epoch)
         self._pool = [self._draw_chip(places, mean, np_rng) for _ in range(o.chip_pool)]
-        started = time.monotonic()
         best_probs: tuple[np.ndarray, np.ndarray] | None = None
         try:
             for epoch in range(start_epoch, o.epochs):
@@ -282,7 +285,7 @@ class Trainer:
                     f"epoch {epoch + 1}/{o.epochs}: train loss {train_loss:.4f} IoU {train_iou:.3f}, "
                     f"val loss {val_loss:.4f} IoU {val_iou:.3f} ({time.monotonic() - t0:.0f} s)"
                 )
-                if val_iou > best_iou or best_state is None:
+                if val_iou > best_iou or best_state is None or not val_chips:  # no validation: keep the last
                     best_iou, stale = val_iou, 0
                     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
                     best_probs = probs
@@ -292,7 +295,7 @@ class Trainer:
                 if stale >= o.patience:
                     self.progress.info(f"Early stop: validation IoU did not improve for {o.patience} epochs.")
                     break
-                if o.max_minutes and (time.monotonic() - started) / 60 > o.max_minutes:
+                if o.max_minutes and self.elapsed_seconds() / 60 > o.max_minutes:
                     self.progress.info(f"Stopping: time budget of {o.max_minutes} min used.")
                     break
         except Cancelled:
@@ -311,10 +314,42 @@ class Trainer:
             "options": asdict(o), "epochs_run": len(self.history), "device": str(device),
             "history": [asdict(h) for h in self.history],
         }
-        config.metrics = {"val_iou": round(tuned_iou, 4), "val_threshold": threshold}
+        config.metrics = {"val_iou": round(tuned_iou, 4), "val_threshold": threshold} if val_chips else {}
         config.versions = _versions()
         save_model_file(self.output, config, best_state)
         return self.output
+
+    def elapsed_seconds(self) -> float:
+        """Training time so far, including the runs this one resumed."""
+        return self._elapsed_before + time.monotonic() - self._clock_start
+
+    def _lr_factor(self) -> float:
+        """Linear warm-up over 5 % of training, then cosine decay to 2 %.
+
+        With a time budget, training progress is the larger of steps done and budget used, so the learning
+        rate anneals before the budget ends even on a slower (or busier) machine than planned.
+        """
+        total = max(getattr(self, "_total_steps", 1), 1)
+        done = self._step / total
+        if self.options.max_minutes:
+            done = max(done, self.elapsed_seconds() / (60 * self.options.max_minutes))
+        warmup = 0.05
+        if done < warmup and self._step < total * warmup:
+            return max(0.02, self._step / (total * warmup))
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+
+    def _no_validation(self, gsd_m: float) -> None:
+        """Refuse a run whose validation split came out empty, unless the user asked for no validation."""
+        o = self.options
+        if self.validation or o.val_fraction > 0:
+            raise BuildingExtractorError(
+                f"No validation blocks could be held out: each training raster needs room for at least two "
+                f"blocks of {o.block_size} px at {gsd_m} m. Give a separate validation raster and footprints, "
+                "use a smaller chip size or a coarser resolution, or set the validation fraction to 0 to train "
+                "without validation."
+            )
+        self.progress.warning("No validation data (validation fraction 0): the last epoch is kept, the threshold "
+                              "stays 0.5 and no validation metrics are recorded.")
 
     def _validation_chips(self, places: list[_Place], val_places: list[_Place], mean: np.ndarray) -> list[Any]:
         size = self.options.block_size
@@ -376,6 +411,7 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            self._step += 1
             scheduler.step()
             losses.append(float(loss.detach()))
             with torch.no_grad():
@@ -418,7 +454,8 @@ class Trainer:
         tmp = self.checkpoint_dir / "checkpoint.pt.part"
         torch.save(state, tmp)
         os.replace(tmp, self.checkpoint_dir / "checkpoint.pt")
-        meta = {"epoch": epoch, "best_iou": best_iou, "stale": stale, "history": [asdict(h) for h in self.history]}
+        meta = {"epoch": epoch, "best_iou": best_iou, "stale": stale, "history": [asdict(h) for h in self.history],
+                "elapsed_seconds": self.elapsed_seconds()}
         (self.checkpoint_dir / "checkpoint.json").write_text(json.dumps(meta, indent=1))
 
     def _resume(self, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, float, Any, int]:
@@ -433,6 +470,7 @@ class Trainer:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         self.history = [EpochRecord(**h) for h in meta["history"]]
+        self._elapsed_before = float(meta.get("elapsed_seconds", 0.0))
         self.progress.info(f"Resumed from checkpoint after epoch {meta['epoch']}.")
         return meta["epoch"], meta["best_iou"], state["best_state"], meta["stale"]
 

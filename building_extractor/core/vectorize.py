@@ -130,8 +130,11 @@ def output_transformer(grid_crs_wkt: str, output_crs_wkt: str) -> Callable[[Any]
 
 
 def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, grid_crs_wkt: str,
-                   output_crs_wkt: str, progress: Progress, total: int) -> Iterator[Building]:
-    """Post-process polygonized blobs one at a time into :class:`Building` records."""
+                   output_crs_wkt: str, progress: Progress, total: int, clip: Any = None) -> Iterator[Building]:
+    """Post-process polygonized blobs one at a time into :class:`Building` records.
+
+    ``clip`` (grid CRS) trims buildings to the source raster's extent after resampling.
+    """
     import rasterio
     from osgeo import ogr
     from shapely import wkb
@@ -152,6 +155,14 @@ def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, 
             if ogr_geom.GetGeometryRef(0).GetArea() < options.min_area_m2:
                 continue
             blob = wkb.loads(bytes(ogr_geom.ExportToWkb()))
+            if clip is not None and not clip.contains(blob):
+                blob = clip.intersection(blob)
+                if blob.is_empty or blob.area < options.min_area_m2:
+                    continue
+                if blob.geom_type != "Polygon":
+                    blob = max(getattr(blob, "geoms", [blob]), key=lambda g: g.area)
+                    if blob.geom_type != "Polygon":
+                        continue
             cleaned = clean_polygon(blob, options)
             if cleaned is None:
                 continue

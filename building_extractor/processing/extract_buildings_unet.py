@@ -22,7 +22,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..core.errors import BuildingExtractorError, Cancelled
+from ..core.errors import BuildingExtractorError
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
 from ..core.vectorize import PostProcessOptions
 from .base_algorithm import DEVICES, BaseAlgorithm, FeedbackProgress, default_model_path
@@ -135,10 +135,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             discard_output(self.parameterAsOutputLayer(parameters, self.OUTPUT, context), dest_id)
             if options.probability_path:
                 discard_output(options.probability_path, None)
-            if isinstance(exc, Cancelled):
-                feedback.reportError(str(exc), fatalError=False)
-                return {}
-            if isinstance(exc, BuildingExtractorError):
+            if isinstance(exc, BuildingExtractorError):  # Cancelled included: the run fails, nothing is left
                 raise QgsProcessingException(str(exc)) from exc
             raise
         if run.building_count == 0:

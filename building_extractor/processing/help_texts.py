@@ -33,4 +33,25 @@ HELP_TEXTS = {
         "Writes a layer of predicted and reference buildings marked TP, FP or FN (with the IoU and matched id), "
         "and optionally the metrics as JSON and an HTML report."
     ),
+    "regularize_buildings": (
+        "Turns wobbly building outlines (model output, digitising) into map-ready footprints (LOD0) with "
+        "straight walls: right angles, right angles and 45° diagonals, any angle, or circles (a circle is "
+        "chosen automatically where it fits better). Each building gets its dominant orientation from its "
+        "own edges; tolerance is in metres (geographic layers are processed in their UTM zone); courtyards "
+        "larger than the hole threshold are kept.\n\n"
+        "Never worse than the input: a regularized shape is kept only when its IoU with the input polygon "
+        "is at least the threshold (default 0.8), otherwise the simplified input is written; the fields "
+        "regularized (1/0), reg_method and reg_iou say which. Outputs are valid and neighbouring buildings "
+        "never overlap (larger buildings are placed first)."
+    ),
+    "building_heights": (
+        "Adds height statistics to building footprints from a height model: height_min, height_max, "
+        "height_mean, height_median, height_p90 and pixel_count of the pixels whose centre lies inside each "
+        "footprint (optionally shrunk by an inward buffer to skip wall edges). Give a normalized height "
+        "model (nDSM), or a DSM plus a DTM (height = DSM - DTM; the field ground holds the terrain height). "
+        "The raster is read building by building, so large rasters are fine; nodata and buildings partly "
+        "outside the raster are handled (no valid pixel: empty statistics).\n\n"
+        "Optional outputs: LOD1 blocks as a MultiPolygonZ layer (floor, walls and flat roof at the chosen "
+        "roof statistic) for QGIS's 3D view, and a CityJSON LOD1 file for digital-twin tools."
+    ),
 }

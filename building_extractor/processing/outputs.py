@@ -35,10 +35,13 @@ def style_by_confidence(layer_id: str, context: Any) -> None:
     layer = QgsProcessingUtils.mapLayerFromString(layer_id, context)
     if layer is None or layer.fields().indexOf("confidence") < 0:
         return
+    symbol = QgsFillSymbol()
     outline = QgsSimpleLineSymbolLayer()
     outline.setWidth(0.6)
+    # changeSymbolLayer takes ownership; QgsFillSymbol([layer]) does not and crashes QGIS later.
+    symbol.changeSymbolLayer(0, outline)
     renderer = QgsGraduatedSymbolRenderer("confidence")
-    renderer.setSourceSymbol(QgsFillSymbol([outline]))  # outline only: symbol colour = line colour
+    renderer.setSourceSymbol(symbol)  # outline only: the class colour is the line colour
     renderer.setClassificationMethod(QgsClassificationEqualInterval())
     ramp = QgsStyle.defaultStyle().colorRamp("RdYlGn")
     if ramp is not None:

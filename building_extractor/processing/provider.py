@@ -6,12 +6,15 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .base_algorithm import plugin_icon
+from .building_heights import BuildingHeights
 from .evaluate_buildings import EvaluateBuildings
 from .extract_buildings_maskrcnn import ExtractBuildingsMaskRcnn
 from .extract_buildings_unet import ExtractBuildingsUnet
+from .regularize_buildings import RegularizeBuildings
 from .train_model import TrainModel
 
-ALGORITHMS = (ExtractBuildingsUnet, ExtractBuildingsMaskRcnn, TrainModel, EvaluateBuildings)
+ALGORITHMS = (ExtractBuildingsUnet, ExtractBuildingsMaskRcnn, TrainModel, EvaluateBuildings, RegularizeBuildings,
+              BuildingHeights)
 
 
 class BuildingExtractorProvider(QgsProcessingProvider):

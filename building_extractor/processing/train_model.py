@@ -157,9 +157,10 @@ class TrainModel(BaseAlgorithm):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         config = run_core(read_config, model_path)
-        results = {self.OUTPUT_MODEL: model_path, self.VAL_IOU: float(config.metrics.get("val_iou", 0.0))}
-        feedback.pushInfo(self.tr(f"Model written to {model_path}: validation IoU {results[self.VAL_IOU]:.3f} at "
-                                  f"threshold {config.threshold}."))
+        val_iou = config.metrics.get("val_iou")  # None when trained without validation (fraction 0)
+        results = {self.OUTPUT_MODEL: model_path, self.VAL_IOU: val_iou}
+        scored = f"validation IoU {val_iou:.3f}" if val_iou is not None else "no validation"
+        feedback.pushInfo(self.tr(f"Model written to {model_path}: {scored} at threshold {config.threshold}."))
         if report:
             results[self.OUTPUT_REPORT] = run_core(write_training_report, report, config, model_path)
         return results

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from building_extractor.core.errors import BuildingExtractorError, Cancelled
+from building_extractor.core.model_file import read_config
 from building_extractor.core.progress import SilentProgress
 from building_extractor.core.training import (
     IGNORE,
@@ -105,8 +106,6 @@ def test_cancel_before_an_epoch_finished_writes_nothing(kampala, tmp_path) -> No
 
 
 def test_cancel_after_an_epoch_keeps_the_best_model_when_asked(kampala, tmp_path) -> None:
-    from building_extractor.core.model_file import read_config
-
     output = tmp_path / "best.safetensors"
     progress = CancelAfter(3)  # epoch 1 has 2 steps; cancelled in epoch 2
     Trainer([kampala["train"]], tiny_options(), str(output), validation=[kampala["val"]],
@@ -167,3 +166,18 @@ def test_validation_blocks_are_held_out_of_training_chips(kampala) -> None:
 def test_mask_rcnn_training_is_refused_clearly(kampala, tmp_path) -> None:
     with pytest.raises(BuildingExtractorError, match="not available"):
         Trainer([kampala["train"]], tiny_options(architecture="maskrcnn"), str(tmp_path / "m.safetensors"))
+
+
+def test_no_room_for_validation_blocks_fails_unless_fraction_is_zero(kampala, tmp_path) -> None:
+    """A 128 px raster holds one 128 px block: nothing can be held out, which is an error, not IoU 0."""
+    output = tmp_path / "model.safetensors"
+    with pytest.raises(BuildingExtractorError, match="No validation blocks"):
+        Trainer([kampala["train"]], tiny_options(val_fraction=0.2), str(output)).run()
+    assert not output.exists()
+
+    progress = SilentProgress()
+    Trainer([kampala["train"]], tiny_options(val_fraction=0.0, steps_per_epoch=1), str(output),
+            progress=progress).run()
+    config = read_config(output)
+    assert config.metrics == {} and config.threshold == 0.5 and config.training["epochs_run"] == 2
+    assert any("No validation data" in w for w in progress.warnings)

@@ -120,6 +120,7 @@ def test_cancel_after_an_epoch_keeps_the_best_model(provider, data, tmp_path) ->
     ({"ARCHITECTURE": 1}, "Mask R-CNN models is not available yet"),
     ({"VALIDATION_RASTER": None}, "Give both VALIDATION_RASTER and VALIDATION_FOOTPRINTS"),
     ({"CHIP_SIZE": 100}, "multiple of 32"),
+    ({"VALIDATION_RASTER": None, "VALIDATION_FOOTPRINTS": None}, "No validation blocks could be held out"),
 ])
 def test_bad_parameters_fail_clearly(provider, data, tmp_path, changes, message) -> None:
     from qgis import processing
