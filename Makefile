@@ -8,7 +8,7 @@ STAGE := $(SYS_PY) scripts/stage.py
 PYTEST_ARGS ?=
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: help setup test stage resources doc zip lint demo bench train-default screenshot clean
+.PHONY: help setup test stage resources doc zip lint demo bench train-default eval-default screenshot clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -47,6 +47,9 @@ bench: stage  ## end-to-end benchmarks (bench/run.py)
 
 train-default:  ## train the shipped default model (long: CPU hours)
 	$(VENV_PY) scripts/train_default.py
+
+eval-default: stage  ## score the shipped model on the held-out city (Kampala) with evaluate_buildings
+	$(VENV_PY) scripts/evaluate_default.py
 
 screenshot: stage  ## real QGIS desktop under Xvfb: build/screenshots/toolbox.png
 	$(VENV_PY) scripts/desktop_screenshot.py --out build/screenshots/toolbox.png

@@ -1,28 +1,106 @@
 """Runs inside QGIS desktop (``qgis --code desktop_probe.py``; see desktop_screenshot.py).
 
-Once QGIS is up: show the Processing Toolbox with our provider expanded, save a picture of the main window
-to $BE_SCREENSHOT, write what the registry holds to $BE_REPORT (JSON), and quit QGIS.
+Once QGIS is up it plays the scenarios named in $BE_SCENARIOS (comma separated), one after the other:
+
+- ``toolbox``: show the Processing Toolbox with our provider expanded and picture the main window.
+- ``dialog``: open the algorithm dialog of extract_buildings_unet on $BE_SAMPLE (added to the project, as a
+  user would), press Run, wait for the task (QGIS runs it on a worker thread unless the algorithm says
+  FlagNoThreading), and record where the model ran, the output and the layer QGIS added with its style.
+- ``batch``: open the batch dialog, fill one row per raster in $BE_BATCH_INPUTS (os.pathsep separated), press
+  Run and record each row's output and the layers QGIS added.
+
+Pictures go to $BE_SCREENSHOTS/<scenario>.png, outputs to $BE_WORKDIR, the report (JSON) to $BE_REPORT; the
+report is rewritten after every scenario so that a hang still leaves what happened before it. A watchdog of
+$BE_TIMEOUT seconds per scenario writes the report and ends QGIS when a run never finishes.
 """
 
 import json
 import os
+import sys
+import time
 import traceback
 
-from qgis.core import QgsApplication
-from qgis.PyQt.QtCore import QTimer
-from qgis.PyQt.QtWidgets import QAbstractItemView, QDockWidget
+from qgis.core import QgsApplication, QgsProject, QgsVectorLayer
+from qgis.PyQt.QtCore import QCoreApplication, QThread, QTimer
+from qgis.PyQt.QtGui import QGuiApplication, QImage, QPainter
+from qgis.PyQt.QtWidgets import QAbstractItemView, QDockWidget, QTextEdit
 from qgis.utils import iface, plugins
 
 PROVIDER_ID = "building_extractor"
-REPORT = {"errors": []}
+ALGORITHM = "building_extractor:extract_buildings_unet"
+REPORT = {"errors": [], "scenarios": [s for s in os.environ.get("BE_SCENARIOS", "toolbox").split(",") if s]}
+SCREENSHOTS = os.environ.get("BE_SCREENSHOTS", ".")
+WORKDIR = os.environ.get("BE_WORKDIR", ".")
+TIMEOUT_S = float(os.environ.get("BE_TIMEOUT", "240"))
+EXTRACT_CALLS = []  # one entry per extract_buildings call: which thread ran the model
+KEEP = []  # dialogs stay referenced until QGIS quits
 
 
-def _finish() -> None:
+def _write_report() -> None:
     with open(os.environ["BE_REPORT"], "w") as handle:
-        json.dump(REPORT, handle, indent=2)
+        json.dump(REPORT, handle, indent=2, default=str)
+
+
+def _fail(scenario: str) -> None:
+    REPORT["errors"].append(f"{scenario}: {traceback.format_exc()}")
+
+
+def _quit() -> None:
+    _write_report()
     QTimer.singleShot(200, lambda: QgsApplication.exit(0))
 
 
+class Watchdog:
+    """Ends QGIS with the report written when a scenario does not finish in time (the event loop must run)."""
+
+    def __init__(self) -> None:
+        self.timer = QTimer()
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self._fire)
+        self.scenario = ""
+
+    def start(self, scenario: str) -> None:
+        self.scenario = scenario
+        self.timer.start(int(TIMEOUT_S * 1000))
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _fire(self) -> None:
+        REPORT["timed_out"] = self.scenario
+        REPORT["errors"].append(f"{self.scenario}: did not finish within {TIMEOUT_S:.0f} s")
+        _write_report()
+        os._exit(3)  # a hung worker thread would keep a normal exit waiting for it
+
+
+WATCHDOG = Watchdog()
+
+
+def _next_scenario() -> None:
+    WATCHDOG.stop()
+    _write_report()
+    if not REPORT["scenarios_left"]:
+        _quit()
+        return
+    scenario = REPORT["scenarios_left"].pop(0)
+    WATCHDOG.start(scenario)
+    try:
+        SCENARIOS[scenario]()
+    except Exception:  # noqa: BLE001 - reported to the caller, who fails
+        _fail(scenario)
+        QTimer.singleShot(0, _next_scenario)
+
+
+def _save(image: QImage, name: str) -> bool:
+    return image.save(os.path.join(SCREENSHOTS, f"{name}.png"))
+
+
+def _grab_screen() -> QImage:
+    """The whole Xvfb screen (main window and dialogs on top of it; there is no window manager)."""
+    return QGuiApplication.primaryScreen().grabWindow(0).toImage()
+
+
+# Toolbox ------------------------------------------------------------------------------------------------
 def _expand(tree, index) -> None:
     tree.expand(index)
     model = tree.model()
@@ -46,10 +124,6 @@ def _inspect_registry() -> None:
 
 def _show_toolbox() -> None:
     window = iface.mainWindow()
-    for name in ("Browser", "Layers"):
-        dock = window.findChild(QDockWidget, name)
-        if dock is not None:
-            dock.hide()
     toolbox = window.findChild(QDockWidget, "ProcessingToolbox")
     toolbox.show()
     toolbox.raise_()
@@ -71,24 +145,191 @@ def _show_toolbox() -> None:
     REPORT["provider_in_toolbox"] = name in REPORT["toolbox_rows"]
 
 
-def _grab() -> None:
-    try:
-        REPORT["screenshot_saved"] = iface.mainWindow().grab().save(os.environ["BE_SCREENSHOT"])
-    except Exception:  # noqa: BLE001 - reported to the caller, who fails
-        REPORT["errors"].append(traceback.format_exc())
-    _finish()
+def toolbox_scenario() -> None:
+    _show_toolbox()
+
+    def grab() -> None:
+        try:
+            REPORT["screenshot_saved"] = _save(iface.mainWindow().grab().toImage(), "toolbox")
+        except Exception:  # noqa: BLE001
+            _fail("toolbox")
+        _next_scenario()
+
+    QTimer.singleShot(2000, grab)
 
 
-def probe() -> None:
+# Shared by the dialog scenarios -----------------------------------------------------------------------
+def _record_extract_calls() -> None:
+    """Wrap the algorithm's extract_buildings to record which thread runs the model (nothing else changes)."""
+    from building_extractor.processing import extract_buildings_unet as module
+
+    original = module.extract_buildings
+
+    def recording(*args, **kwargs):
+        app_thread = QCoreApplication.instance().thread()
+        EXTRACT_CALLS.append({"raster": args[0], "main_thread": QThread.currentThread() == app_thread,
+                              "torch_imported_before": "torch" in sys.modules})
+        return original(*args, **kwargs)
+
+    module.extract_buildings = recording
+
+
+def _log_text(dialog) -> str:
+    edits = [w for w in dialog.findChildren(QTextEdit) if w.objectName() == "txtLog"]
+    return edits[0].toPlainText() if edits else ""
+
+
+def _describe_output(path: str) -> dict:
+    """Feature count and extent of an output file, and the style of the project layer that shows it."""
+    info = {"path": path, "exists": os.path.exists(path)}
+    if info["exists"]:
+        layer = QgsVectorLayer(path, "check", "ogr")
+        info["valid"] = layer.isValid()
+        info["feature_count"] = layer.featureCount()
+        extent = layer.extent()
+        info["extent"] = [extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()]
+        info["crs"] = layer.crs().authid()
+    info["project_layers"] = []
+    for layer in QgsProject.instance().mapLayers().values():
+        if layer.source().split("|")[0] != path:
+            continue
+        renderer = layer.renderer()
+        entry = {"name": layer.name(), "renderer": renderer.type() if renderer else None}
+        if renderer is not None and renderer.type() == "graduatedSymbol":
+            entry["class_attribute"] = renderer.classAttribute()
+            entry["classes"] = len(renderer.ranges())
+            entry["colours"] = sorted({r.symbol().color().name() for r in renderer.ranges()})
+        info["project_layers"].append(entry)
+    return info
+
+
+def _stack(top: QImage, bottom: QImage) -> QImage:
+    image = QImage(max(top.width(), bottom.width()), top.height() + bottom.height(), QImage.Format_ARGB32)
+    image.fill(0xFFFFFFFF)
+    painter = QPainter(image)
+    painter.drawImage(0, 0, top)
+    painter.drawImage(0, top.height(), bottom)
+    painter.end()
+    return image
+
+
+# Algorithm dialog -------------------------------------------------------------------------------------
+def dialog_scenario() -> None:
+    import processing
+    from processing.core.ProcessingConfig import ProcessingConfig
+
+    ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)
+    sample = os.environ["BE_SAMPLE"]
+    output = os.path.join(WORKDIR, "dialog_buildings.gpkg")
+    layer = iface.addRasterLayer(sample, "banepa_sample")
+    report = REPORT["dialog"] = {"input": sample, "output": output, "input_layer_valid": bool(layer and
+                                                                                              layer.isValid())}
+    algorithm = QgsApplication.processingRegistry().algorithmById(ALGORITHM)
+    report["no_threading_flag"] = bool(algorithm.flags() & algorithm.FlagNoThreading)
+    dialog = processing.createAlgorithmDialog(ALGORITHM, {"INPUT": layer, "OUTPUT": output})
+    KEEP.append(dialog)
+    dialog.resize(980, 720)
+    dialog.move(150, 60)
+    dialog.show()
+    started = time.monotonic()
+
+    def finished(successful: bool, results: dict) -> None:
+        report["seconds"] = round(time.monotonic() - started, 1)
+        report["successful"] = bool(successful)
+        report["results"] = {key: str(value) for key, value in results.items()}
+        report["extract_calls"] = list(EXTRACT_CALLS)
+        QTimer.singleShot(1500, after)  # let the dialog and the canvas repaint
+
+    def after() -> None:
+        try:
+            report["log"] = _log_text(dialog)
+            report.update(_describe_output(output))
+            dialog.showLog()
+            report["screenshot_saved"] = _save(dialog.grab().toImage(), "dialog")
+            _save(_grab_screen(), "dialog_screen")
+        except Exception:  # noqa: BLE001
+            _fail("dialog")
+        _next_scenario()
+
+    dialog.algorithmFinished.connect(finished)
+    # Pressing Run: AlgorithmDialog.runAlgorithm starts a QgsProcessingAlgRunnerTask unless FlagNoThreading.
+    QTimer.singleShot(500, dialog.runButton().click)
+
+
+# Batch dialog -----------------------------------------------------------------------------------------
+def batch_scenario() -> None:
+    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+    from processing.tools import dataobjects
+
+    inputs = [p for p in os.environ["BE_BATCH_INPUTS"].split(os.pathsep) if p]
+    outputs = [os.path.join(WORKDIR, f"batch_{i + 1}_{os.path.splitext(os.path.basename(p))[0]}.gpkg")
+               for i, p in enumerate(inputs)]
+    report = REPORT["batch"] = {"inputs": inputs, "outputs": outputs}
+    dialog = BatchAlgorithmDialog(QgsApplication.processingRegistry().createAlgorithmById(ALGORITHM),
+                                  parent=iface.mainWindow())
+    KEEP.append(dialog)
+    dialog.resize(1180, 640)
+    dialog.move(40, 100)
+    dialog.show()
+    panel = dialog.mainWidget()
+    panel.addRow(len(inputs) - 1)  # the panel starts with one row
+    panel.checkLoadLayersOnCompletion.setChecked(True)
+    context = dataobjects.createContext()
+    input_column = panel.parameter_to_column["INPUT"]
+    output_column = panel.parameter_to_column["OUTPUT"]
+    for row, (raster, output) in enumerate(zip(inputs, outputs)):
+        panel.wrappers[row][input_column].setParameterValue(raster, context)
+        panel.tblParameters.cellWidget(row + 1, output_column).setValue(output)  # row 0 is the fill-down row
+    report["rows_in_panel"] = panel.batchRowCount()
+    report["row_parameters"] = [{k: str(v) for k, v in panel.parametersForRow(r, warnOnInvalid=False)[0].items()}
+                                for r in range(panel.batchRowCount())]
+
+    def run() -> None:
+        parameters_picture = dialog.grab().toImage()
+        started = time.monotonic()
+        try:
+            dialog.runButton().click()  # the batch dialog runs its rows one by one on the main thread
+        except Exception:  # noqa: BLE001
+            _fail("batch")
+        report["seconds"] = round(time.monotonic() - started, 1)
+        report["extract_calls"] = EXTRACT_CALLS[-len(inputs):]
+        QTimer.singleShot(1500, lambda: after(parameters_picture))
+
+    def after(parameters_picture: QImage) -> None:
+        try:
+            report["log"] = _log_text(dialog)
+            report["rows"] = [_describe_output(path) for path in outputs]
+            dialog.showLog()
+            report["screenshot_saved"] = _save(_stack(parameters_picture, dialog.grab().toImage()), "batch")
+            _save(_grab_screen(), "batch_screen")
+        except Exception:  # noqa: BLE001
+            _fail("batch")
+        _next_scenario()
+
+    QTimer.singleShot(1000, run)
+
+
+SCENARIOS = {"toolbox": toolbox_scenario, "dialog": dialog_scenario, "batch": batch_scenario}
+
+
+def start() -> None:
     try:
         _inspect_registry()
-        _show_toolbox()
+        _record_extract_calls()
+        for name in ("Browser", "Layers"):
+            dock = iface.mainWindow().findChild(QDockWidget, name)
+            if dock is not None:
+                dock.hide()
     except Exception:  # noqa: BLE001 - reported to the caller, who fails
-        REPORT["errors"].append(traceback.format_exc())
-        _finish()
+        _fail("start")
+        _quit()
         return
-    QTimer.singleShot(2000, _grab)
+    unknown = [s for s in REPORT["scenarios"] if s not in SCENARIOS]
+    if unknown:
+        REPORT["errors"].append(f"unknown scenarios: {unknown}")
+    REPORT["scenarios_left"] = [s for s in REPORT["scenarios"] if s in SCENARIOS]
+    _next_scenario()
 
 
 iface.mainWindow().setGeometry(0, 0, 1280, 860)  # the Xvfb screen; there is no window manager to maximize
-QTimer.singleShot(3000, probe)
+QTimer.singleShot(3000, start)

@@ -1,12 +1,14 @@
-"""Start real QGIS desktop under Xvfb with the staged plugin, and screenshot the Processing Toolbox.
+"""Start real QGIS desktop under Xvfb with the staged plugin and drive it like a user: Toolbox, dialogs.
 
 QGIS runs with a profile of its own (``build/qgis-desktop``, ``[PythonPlugins] building_extractor=true``)
-and ``--code`` runs ``desktop_probe.py`` inside it: after QGIS has started, the probe shows the Toolbox,
-expands our provider, saves a picture of the main window and a JSON report, and quits QGIS.
+and ``--code`` runs ``desktop_probe.py`` inside it, which plays the scenarios: ``toolbox`` (the provider in
+the Processing Toolbox), ``dialog`` (extract_buildings_unet run from its algorithm dialog, i.e. on a QGIS
+worker thread) and ``batch`` (the batch dialog on the sample and two Kampala crops). It saves
+<screenshots>/<scenario>.png and a JSON report, and quits QGIS.
 
-Usage: desktop_screenshot.py [--out build/screenshots/toolbox.png] [--timeout 300]
-Exit status 0 when QGIS loaded the plugin, the provider with its algorithms was in the registry and the
-picture was saved.
+Usage: desktop_screenshot.py [--scenarios toolbox,dialog,batch] [--screenshots build/screenshots]
+                             [--timeout 420]
+Exit status 0 when the plugin loaded and every scenario produced its outputs and picture.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).resolve().parent / "desktop_probe.py"
 QGIS = "/usr/bin/qgis"
+SAMPLE = ROOT / "data" / "sample" / "banepa_sample.tif"
+SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def desktop_env(profiles: Path) -> dict[str, str]:
@@ -50,51 +55,102 @@ def write_profile(profiles: Path) -> None:
     )
 
 
-def run_desktop(out: Path, timeout: float = 300.0) -> dict:
-    """Run QGIS desktop with the probe; return the probe's report (raises RuntimeError on failure)."""
+def make_batch_inputs(directory: Path, shared_data: Path = SHARED_DATA) -> list[Path]:
+    """The shipped sample and two small crops of the Kampala images (EPSG:3857), for the batch dialog."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rasters = [SAMPLE]
+    for name, window in (("image_1", (384, 128, 768, 768)), ("image_2", (0, 0, 448, 448))):
+        crop = directory / f"kampala_{name}_crop.tif"
+        subprocess.run(["gdal_translate", "-q", "-srcwin", *map(str, window), "-co", "COMPRESS=DEFLATE",
+                        str(shared_data / "kampala" / f"{name}.tif"), str(crop)], check=True)
+        rasters.append(crop)
+    return rasters
+
+
+def run_desktop(scenarios: list[str], screenshots: Path, workdir: Path, batch_inputs: list[Path] = (),
+                timeout: float = 300.0, scenario_timeout: float = 180.0) -> dict:
+    """Run QGIS desktop with the probe playing ``scenarios``; return its report (RuntimeError on failure).
+
+    ``timeout`` bounds the whole QGIS session (its process group is killed past it); ``scenario_timeout``
+    is the probe's own watchdog per scenario, which still reports what happened when a run hangs.
+    """
     subprocess.run([sys.executable, str(ROOT / "scripts" / "stage.py"), "--quiet"], check=True)
     if shutil.which("xvfb-run") is None:
         raise RuntimeError("xvfb-run not found (Debian package xvfb; make setup installs it)")
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    screenshots, workdir = screenshots.resolve(), workdir.resolve()
+    screenshots.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     profiles = ROOT / "build" / "qgis-desktop"
     shutil.rmtree(profiles, ignore_errors=True)
     write_profile(profiles)
-    with tempfile.TemporaryDirectory() as tmp:
-        report_path = Path(tmp) / "report.json"
-        env = desktop_env(profiles)
-        env["BE_SCREENSHOT"] = str(out)
-        env["BE_REPORT"] = str(report_path)
-        command = [
-            "xvfb-run", "-a", "-s", "-screen 0 1280x860x24",
-            QGIS, "--nologo", "--noversioncheck", "--profiles-path", str(profiles), "--profile", "default",
-            "--code", str(PROBE),
-        ]
-        try:
-            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"QGIS desktop did not finish within {timeout:.0f} s") from exc
-        if not report_path.exists():
-            raise RuntimeError(
-                f"QGIS desktop exited ({proc.returncode}) without a probe report.\n"
-                f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-            )
-        report = json.loads(report_path.read_text())
+    report_path = workdir / "desktop_report.json"
+    report_path.unlink(missing_ok=True)
+    env = desktop_env(profiles)
+    env.update(BE_SCENARIOS=",".join(scenarios), BE_SCREENSHOTS=str(screenshots), BE_WORKDIR=str(workdir),
+               BE_REPORT=str(report_path), BE_TIMEOUT=str(scenario_timeout), BE_SAMPLE=str(SAMPLE),
+               BE_BATCH_INPUTS=os.pathsep.join(str(Path(p).resolve()) for p in batch_inputs))
+    command = [
+        "xvfb-run", "-a", "-s", "-screen 0 1280x860x24",
+        QGIS, "--nologo", "--noversioncheck", "--profiles-path", str(profiles), "--profile", "default",
+        "--code", str(PROBE),
+    ]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: a timeout ends Xvfb and QGIS too
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        partial = report_path.read_text() if report_path.exists() else "(no report)"
+        raise RuntimeError(f"QGIS desktop did not finish within {timeout:.0f} s; report so far:\n{partial}\n"
+                           f"stderr:\n{stderr[-3000:]}") from None
+    if not report_path.exists():
+        raise RuntimeError(f"QGIS desktop exited ({proc.returncode}) without a probe report.\n"
+                           f"stdout:\n{stdout[-3000:]}\nstderr:\n{stderr[-3000:]}")
+    report = json.loads(report_path.read_text())
     report["qgis_returncode"] = proc.returncode
+    if proc.returncode != 0:
+        report["errors"].append(f"QGIS exited with status {proc.returncode}; stderr:\n{stderr[-4000:]}")
     return report
+
+
+def problems(report: dict) -> list[str]:
+    """What went wrong in a probe report (empty when every scenario did what it should)."""
+    found = list(report.get("errors", []))
+    if not report.get("provider"):
+        found.append("the building_extractor provider is not in the registry")
+    if "toolbox" in report["scenarios"] and not report.get("screenshot_saved"):
+        found.append("toolbox: no screenshot")
+    for name in ("dialog", "batch"):
+        if name not in report["scenarios"]:
+            continue
+        part = report.get(name, {})
+        outputs = [part] if name == "dialog" else part.get("rows", [])
+        if not outputs or not all(o.get("feature_count") for o in outputs):
+            found.append(f"{name}: an output is missing or empty")
+        if not part.get("screenshot_saved"):
+            found.append(f"{name}: no screenshot")
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "screenshots" / "toolbox.png")
-    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--scenarios", default="toolbox,dialog,batch",
+                        help="comma separated: toolbox, dialog, batch (default: all)")
+    parser.add_argument("--screenshots", type=Path, default=ROOT / "build" / "screenshots")
+    parser.add_argument("--timeout", type=float, default=420.0)
     args = parser.parse_args()
-    report = run_desktop(args.out, args.timeout)
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    with tempfile.TemporaryDirectory() as tmp:
+        batch_inputs = make_batch_inputs(Path(tmp) / "inputs") if "batch" in scenarios else []
+        report = run_desktop(scenarios, args.screenshots, Path(tmp) / "work", batch_inputs, args.timeout)
+    for part in ("dialog", "batch"):
+        report.get(part, {}).pop("log", None)  # long; the screenshots show it
     print(json.dumps(report, indent=2))
-    ok = report.get("provider") and report.get("screenshot_saved") and not report.get("errors")
-    if not ok:
-        raise SystemExit("screenshot: QGIS desktop did not show the building_extractor provider")
-    print(f"screenshot: {args.out}")
+    found = problems(report)
+    if found:
+        raise SystemExit("screenshot: " + "\n".join(found))
+    print(f"screenshots: {', '.join(str(args.screenshots / f'{s}.png') for s in scenarios)}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from qgis.core import (
@@ -61,6 +62,30 @@ class FeedbackProgress:
         return self.feedback.isCanceled()
 
 
+def keep_triton_out_if_llvm_loaded() -> bool:
+    """Stop ``import torch`` from loading Triton when the process already holds a shared libLLVM.
+
+    ``import torch`` (2.x Linux wheels) imports ``triton``, whose libtriton.so carries its own LLVM. In QGIS
+    desktop on Mesa OpenGL (Intel/AMD drivers, llvmpipe, Xvfb) Mesa has loaded libLLVM-NN.so globally, and
+    libtriton's static initialisers then bind to that LLVM's symbols and segfault: QGIS dies the first time
+    any of our torch algorithms runs. Seen under Xvfb (tests/test_desktop.py), on the Toolbox's worker thread
+    and on the main thread alike, so this is not a threading problem: the torch algorithms keep QGIS's
+    default of running on a worker thread (no FlagNoThreading), which keeps QGIS responsive and Cancel
+    working, and that path is tested. Triton only serves torch.compile on GPUs, which we do not use, so
+    marking it as missing costs nothing. Returns True when Triton was kept out.
+    """
+    if "triton" in sys.modules or "torch" in sys.modules:  # already decided by an earlier import
+        return False
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            llvm_loaded = any("/libLLVM" in line for line in maps)
+    except OSError:  # not Linux: no Mesa libLLVM clash known
+        return False
+    if llvm_loaded:
+        sys.modules["triton"] = None  # "import triton" now raises ImportError; torch then runs without it
+    return llvm_loaded
+
+
 class BaseAlgorithm(QgsProcessingAlgorithm):
     """Shared behaviour of building_extractor algorithms; subclasses set the class constants below."""
 
@@ -104,6 +129,12 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         missing = missing_packages()
         return (False, install_hint(missing)) if missing else (True, "")
 
+    def prepareAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> bool:  # noqa: N802
+        """Runs on the main thread before processAlgorithm, in every path (Toolbox, batch, processing.run)."""
+        if self.REQUIRES_TORCH:
+            keep_triton_out_if_llvm_loaded()
+        return True
+
     def checkDependencies(self) -> None:  # noqa: N802
         """Raise the canExecute message; qgis_process and processing.run do not call canExecute."""
         ok, message = self.canExecute()
@@ -117,12 +148,16 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
             optional=optional))
 
     def add_device_parameters(self, device: str, batch_size: str, default_batch: int) -> None:
-        self.addParameter(QgsProcessingParameterEnum(
-            device, self.tr("Device (auto = GPU when available)"), options=list(DEVICES), defaultValue=0))
+        self.addParameter(self.device_parameter(device))
         batch = QgsProcessingParameterNumber(batch_size, self.tr("Batch size (tiles per forward pass)"),
                                              QgsProcessingParameterNumber.Integer, default_batch,
                                              minValue=1, maxValue=256)
         self.add_advanced(batch)
+
+    def device_parameter(self, name: str) -> QgsProcessingParameterEnum:
+        """DEVICE as a static-string enum: scripts pass auto / cpu / cuda, not an index."""
+        return QgsProcessingParameterEnum(name, self.tr("Device (auto = GPU when available)"), options=list(DEVICES),
+                                          defaultValue="auto", usesStaticStrings=True)
 
     def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
         parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)

@@ -25,7 +25,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core.errors import BuildingExtractorError
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
 from ..core.vectorize import PostProcessOptions
-from .base_algorithm import DEVICES, BaseAlgorithm, FeedbackProgress, default_model_path
+from .base_algorithm import BaseAlgorithm, FeedbackProgress, default_model_path
 from .outputs import discard_output, style_by_confidence
 
 FIELDS = (("id", QVariant.Int), ("confidence", QVariant.Double), ("max_probability", QVariant.Double),
@@ -107,7 +107,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             model_path=self.parameterAsFile(parameters, self.MODEL, context) or default_model_path(),
             gsd_m=self._optional_number(parameters, self.RESOLUTION, context),
             bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
-            device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
             tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
             overlap=self._optional_number(parameters, self.OVERLAP, context),

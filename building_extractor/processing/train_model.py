@@ -22,7 +22,7 @@ from qgis.core import (
 )
 
 from ..core.models import ENCODERS
-from .base_algorithm import DEVICES, BaseAlgorithm, FeedbackProgress, run_core
+from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
 from .extract_buildings_unet import raster_file_path
 
 ARCHITECTURES = (("unet", "U-Net"), ("maskrcnn", "Mask R-CNN (not available yet)"))
@@ -102,8 +102,7 @@ class TrainModel(BaseAlgorithm):
         self.add_advanced(QgsProcessingParameterNumber(
             self.CHIP_SIZE, self.tr("Chip size (pixels, multiple of 32)"), QgsProcessingParameterNumber.Integer,
             256, minValue=64, maxValue=1024))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.DEVICE, self.tr("Device (auto = GPU when available)"), options=list(DEVICES), defaultValue=0))
+        self.addParameter(self.device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterBoolean(
             self.KEEP_BEST_ON_CANCEL, self.tr("When cancelled, keep the best model so far"), defaultValue=True))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -180,7 +179,7 @@ class TrainModel(BaseAlgorithm):
             learning_rate=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
             val_fraction=self.parameterAsDouble(parameters, self.VALIDATION_FRACTION, context),
             max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
-            device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
         )
 

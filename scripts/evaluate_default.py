@@ -1,0 +1,87 @@
+"""Score a model on a city it never trained on (the model card's numbers): `make eval-default`.
+
+For each held-out image: `bin/qgis_process run building_extractor:extract_buildings_unet`, then
+`bin/qgis_process run building_extractor:evaluate_buildings` against the OSM footprints within the image's
+extent. Pixel and building counts are summed over the images; writes build/eval-default/summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QGIS_PROCESS = str(ROOT / "bin" / "qgis_process")
+
+
+def qgis_run(algorithm: str, **params: str) -> dict:
+    command = [QGIS_PROCESS, "--json", "run", f"building_extractor:{algorithm}"]
+    command += [f"--{name}={value}" for name, value in params.items()]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def evaluate_image(image: Path, labels: Path, model: str, out: Path) -> dict:
+    stem = f"{image.parent.name}_{image.stem}"
+    predicted = out / f"{stem}_buildings.gpkg"
+    params = {"INPUT": str(image), "OUTPUT": str(predicted)}
+    if model:
+        params["MODEL"] = model
+    qgis_run("extract_buildings_unet", **params)
+    qgis_run("evaluate_buildings", PREDICTED=str(predicted), REFERENCE=str(labels), EXTENT=str(image),
+             OUTPUT=str(out / f"{stem}_tpfpfn.gpkg"), OUTPUT_JSON=str(out / f"{stem}.json"),
+             OUTPUT_HTML=str(out / f"{stem}.html"))
+    return json.loads((out / f"{stem}.json").read_text())
+
+
+def combine(results: list[dict]) -> dict:
+    """Sum pixel and building counts over images and recompute the scores."""
+    px = {k: sum(r["pixel"][k] for r in results) for k in ("tp_px", "fp_px", "fn_px", "tn_px")}
+    bld = {k: sum(r["building"]["0.5"][k] for r in results) for k in ("tp", "fp", "fn")}
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b else 0.0
+
+    precision, recall = ratio(px["tp_px"], px["tp_px"] + px["fp_px"]), ratio(px["tp_px"], px["tp_px"] + px["fn_px"])
+    b_precision, b_recall = ratio(bld["tp"], bld["tp"] + bld["fp"]), ratio(bld["tp"], bld["tp"] + bld["fn"])
+    return {
+        "pixel": {"iou": ratio(px["tp_px"], px["tp_px"] + px["fp_px"] + px["fn_px"]), "precision": precision,
+                  "recall": recall, "f1": ratio(2 * precision * recall, precision + recall),
+                  "accuracy": ratio(px["tp_px"] + px["tn_px"], sum(px.values())), **px},
+        "building": {"precision": b_precision, "recall": b_recall,
+                     "f1": ratio(2 * b_precision * b_recall, b_precision + b_recall), **bld},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--city", default="kampala")
+    parser.add_argument("--model", default="", help="model file (default: the shipped model)")
+    parser.add_argument("--out", default=str(ROOT / "build" / "eval-default"))
+    args = parser.parse_args()
+    city = Path(args.data) / args.city
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for image in sorted(city.glob("image_*.tif")) or sorted(city.glob("*.tif")):
+        result = evaluate_image(image, city / "buildings.geojson", args.model, out)
+        result["image"] = image.name
+        results.append(result)
+    summary = {"city": args.city, "model": args.model or "default", "combined": combine(results),
+               "images": [{"image": r["image"], "pixel": r["pixel"],
+                           "building": r["building"]["0.5"]} for r in results]}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    c = summary["combined"]
+    print(json.dumps(summary["combined"], indent=1))
+    print(f"{args.city}: pixel IoU {c['pixel']['iou']:.3f}, pixel F1 {c['pixel']['f1']:.3f}, "
+          f"building P/R/F1 {c['building']['precision']:.3f}/{c['building']['recall']:.3f}/"
+          f"{c['building']['f1']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
