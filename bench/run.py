@@ -113,8 +113,9 @@ def markdown(results: dict) -> str:
     if results.get("baseline"):
         size, row = results["baseline"]["size"], results["baseline"]
         ours = results["end_to_end"][size]
-        lines += ["", f"Naive baseline on the {size} MP raster: {row['wall_s']:.1f} s, peak RSS {row['rss_mb']:.0f} MB, "
-                      f"{row['polygons']} raw polygons; ours {ours['wall_s']:.1f} s, {ours['rss_mb']:.0f} MB."]
+        lines += ["", f"Naive baseline on the {size} MP raster: {row['wall_s']:.1f} s, peak RSS "
+                      f"{row['rss_mb']:.0f} MB, {row['polygons']} raw polygons; "
+                      f"ours {ours['wall_s']:.1f} s, {ours['rss_mb']:.0f} MB."]
     return "\n".join(lines) + "\n"
 
 

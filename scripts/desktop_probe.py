@@ -174,6 +174,12 @@ def _record_extract_calls() -> None:
     module.extract_buildings = recording
 
 
+def _libllvm_loaded() -> bool:
+    """Whether a shared libLLVM (Mesa's OpenGL drivers load one) is mapped into QGIS."""
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+        return any("/libLLVM" in line for line in maps)
+
+
 def _log_text(dialog) -> str:
     edits = [w for w in dialog.findChildren(QTextEdit) if w.objectName() == "txtLog"]
     return edits[0].toPlainText() if edits else ""
@@ -238,6 +244,8 @@ def dialog_scenario() -> None:
         report["successful"] = bool(successful)
         report["results"] = {key: str(value) for key, value in results.items()}
         report["extract_calls"] = list(EXTRACT_CALLS)
+        report["libllvm_loaded"] = _libllvm_loaded()
+        report["triton_blocked"] = "triton" in sys.modules and sys.modules["triton"] is None
         QTimer.singleShot(1500, after)  # let the dialog and the canvas repaint
 
     def after() -> None:

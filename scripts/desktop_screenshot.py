@@ -38,6 +38,7 @@ def desktop_env(profiles: Path) -> dict[str, str]:
     env["QGIS_PLUGINPATH"] = str(ROOT / "build" / "plugins")
     site = sorted((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "build" / "plugins"), *map(str, site)])
+    env["PYTHONFAULTHANDLER"] = "1"  # a crash prints the Python stack of every thread to stderr
     env["XDG_RUNTIME_DIR"] = str(profiles / "runtime")
     (profiles / "runtime").mkdir(parents=True, exist_ok=True, mode=0o700)
     return env
@@ -110,7 +111,7 @@ def run_desktop(scenarios: list[str], screenshots: Path, workdir: Path, batch_in
     report = json.loads(report_path.read_text())
     report["qgis_returncode"] = proc.returncode
     if proc.returncode != 0:
-        report["errors"].append(f"QGIS exited with status {proc.returncode}; stderr:\n{stderr[-4000:]}")
+        report["errors"].append(f"QGIS exited with status {proc.returncode}; stderr:\n{stderr[:3000]}\n…\n{stderr[-1500:]}")
     return report
 
 

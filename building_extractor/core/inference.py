@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -10,7 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import BuildingExtractorError, Cancelled, DeviceError
+from .errors import BuildingExtractorError, Cancelled, DeviceError, OutputError
 from .model_file import ModelConfig
 from .progress import Progress
 from .raster_source import RasterSource
@@ -34,10 +36,7 @@ def value_scale(source: RasterSource, config: ModelConfig, progress: Progress) -
     count = len(source.bands)
     if source.dtype == np.uint8:
         return np.zeros(count, np.float32), np.ones(count, np.float32)
-    reader = source.reader
-    factor = max(1, int(math.ceil(max(reader.width, reader.height) / 1024)))
-    shape = (count, max(1, reader.height // factor), max(1, reader.width // factor))
-    data = reader.read(source.bands, out_shape=shape, out_dtype="float32", masked=True)
+    data = source.sample()
     lows, highs = [], []
     for band in data:
         values = band.compressed()
@@ -47,10 +46,11 @@ def value_scale(source: RasterSource, config: ModelConfig, progress: Progress) -
         low, high = np.percentile(values, [2, 98])
         lows.append(float(low)), highs.append(float(high if high > low else low + 1))
     low, high = np.array(lows, np.float32), np.array(highs, np.float32)
-    progress.warning(
-        f"The raster is {source.dtype} and the model expects 8-bit values: bands are stretched from their "
-        f"2-98 % range ({', '.join(f'{a:g}-{b:g}' for a, b in zip(low, high))}) to 0-255."
-    )
+    if data.count():  # an all-nodata raster is reported once, after inference
+        progress.warning(
+            f"The raster is {source.dtype} and the model expects 8-bit values: bands are stretched from their "
+            f"2-98 % range ({', '.join(f'{a:g}-{b:g}' for a, b in zip(low, high))}) to 0-255."
+        )
     return low, (config.input_scale / (high - low)).astype(np.float32)
 
 
@@ -64,12 +64,14 @@ class TileReader:
         self.offset, self.scale = value_scale(source, config, progress)
         self.mean = np.asarray(config.mean, np.float32)[:, None, None]
         self.std = np.asarray(config.std, np.float32)[:, None, None]
+        self.valid_pixels = 0  # counted while reading: an all-nodata raster gets a warning, not a crash
 
     def read_tile(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
         grid = self.source.grid
         h = min(self.tile, grid.height - tile.row)
         w = min(self.tile, grid.width - tile.col)
         data, valid = self.source.read(tile.row, tile.col, h, w)
+        self.valid_pixels += int(np.count_nonzero(valid))
         data -= self.offset[:, None, None]
         data *= self.scale[:, None, None] / self.config.input_scale
         # Invalid pixels take the normalisation mean (0 after normalising), so they look neutral to the model.
@@ -195,7 +197,8 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
     done = 0
     try:
-        batches = reader.prefetched()
+        # Readers that are not thread-safe (QGIS data providers) are read on the calling thread.
+        batches = reader.prefetched() if getattr(source, "thread_safe_reads", True) else reader.batches()
         t0 = time.perf_counter()
         for batch in batches:
             t1 = time.perf_counter()

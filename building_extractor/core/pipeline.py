@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 from .errors import BuildingExtractorError, OutputError
 from .inference import predict_to_rasters
@@ -71,9 +71,29 @@ def load_cached_model(path: str) -> tuple[ModelConfig, Any]:
     return copy.deepcopy(config), copy.deepcopy(model)
 
 
-def extract_buildings(raster_path: str, options: ExtractionOptions, progress: Progress | None = None,
+class RasterInput(Protocol):
+    """A raster that is not a GDAL path (e.g. a QGIS layer read through its data provider).
+
+    ``open`` returns a reader with the interface of :class:`RasterSource`: ``grid``, ``bands``, ``dtype``,
+    ``warnings``, ``read(row, col, height, width)``, ``footprint()``, ``source_crs_wkt``,
+    ``thread_safe_reads``, ``close()`` and use as a context manager.
+    """
+
+    def open(self, gsd_m: float | None, bands: list[int] | None, band_count: int, warnings: list[str]) -> Any: ...
+
+
+def open_raster(raster: str | RasterInput, gsd_m: float | None, bands: list[int] | None, band_count: int,
+                warnings: list[str]) -> Any:
+    """One reader abstraction for every input: GDAL files via rasterio, anything else via its own reader."""
+    if isinstance(raster, str):
+        return RasterSource(raster, gsd_m, bands, band_count, warnings=warnings)
+    return raster.open(gsd_m, bands, band_count, warnings)
+
+
+def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions, progress: Progress | None = None,
                       run: ExtractionRun | None = None) -> Iterator[Building]:
-    """Yield buildings found in ``raster_path``; temporary files are removed when iteration ends.
+    """Yield buildings found in a raster (a GDAL path or a :class:`RasterInput`); temporary files are removed
+    when iteration ends.
 
     Geometries are in the raster's CRS. ``run`` (if given) is filled with the settings used and timings.
     """
@@ -93,7 +113,7 @@ def extract_buildings(raster_path: str, options: ExtractionOptions, progress: Pr
     workdir = tempfile.mkdtemp(prefix="building_extractor_", dir=options.workdir)
     started = time.perf_counter()
     try:
-        with RasterSource(raster_path, gsd, options.bands, config.band_count, warnings=run.warnings) as source:
+        with open_raster(raster_path, gsd, options.bands, config.band_count, run.warnings) as source:
             for message in run.warnings:
                 progress.warning(message)
             grid = source.grid

@@ -1,8 +1,12 @@
 """Read a raster window by window on a metric processing grid at the model's GSD.
 
-The processing grid is the input's own grid when it is already metric at the wanted resolution; else a
-GDAL warped VRT (rasterio ``WarpedVRT``) resamples on read, into a UTM zone when the input is geographic or
-Web Mercator (whose "metres" are not ground metres). Nothing but the requested window is ever read.
+The processing grid is the input's own grid when it is already metric, north-up and at the wanted
+resolution; else a GDAL warped VRT (rasterio ``WarpedVRT``) resamples on read, into a UTM zone when the
+input is geographic or Web Mercator (whose "metres" are not ground metres), and to a north-up grid when the
+geotransform is rotated or flipped. Nothing but the requested window is ever read.
+
+Validity of a pixel combines nodata values, internal masks, alpha bands (used as a mask, never as data),
+non-finite float values and the area outside the source footprint after warping.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from .errors import InputRasterError
 
 # Lower-case colour interpretations (GDAL ColorInterp names) that make up RGB.
 RGB = ("red", "green", "blue")
+# Processing a raster on a grid more than this many times finer (per axis) than its pixels is refused:
+# the model would see blur, and the grid (and the run time) grows with the square of the factor.
+MAX_UPSAMPLING = 10.0
+# Stand-in CRS to let GDAL warp rasters that have a geotransform but no CRS (source and target are the same,
+# so coordinates are not transformed).
+LOCAL_CRS_WKT = 'LOCAL_CS["unknown",UNIT["metre",1]]'
 
 
 @dataclass(frozen=True)
@@ -48,24 +58,55 @@ def utm_crs_for(lon: float, lat: float) -> Any:
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
+def corner_bounds(src: Any) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) around the four corners of the raster, whatever its geotransform."""
+    t = src.transform
+    corners = [t * (0, 0), t * (src.width, 0), t * (0, src.height), t * (src.width, src.height)]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def is_north_up(transform: Any) -> bool:
+    """True for the usual geotransform: no rotation, x growing right, y growing up (negative pixel height)."""
+    return transform.b == 0 and transform.d == 0 and transform.a > 0 and transform.e < 0
+
+
 def _native_gsd_m(src: Any) -> float:
-    """Approximate ground size of one input pixel in metres."""
-    res = abs(src.transform.a)
+    """Approximate ground size of one input pixel in metres (in raster units when there is no CRS)."""
+    t = src.transform
+    res = math.hypot(t.a, t.d)  # length of one pixel step along a row, rotated or not
     if src.crs is None:
         return res
+    left, bottom, right, top = corner_bounds(src)
     if src.crs.is_geographic:
-        lat = math.radians((src.bounds.top + src.bounds.bottom) / 2)
+        if not (-90.0 <= bottom <= top <= 90.0):
+            raise InputRasterError(
+                f"Raster {src.name} is in the geographic CRS {src.crs.to_string()}, but its coordinates "
+                f"(y {bottom:g} to {top:g}) are not latitudes. The raster's CRS is wrong: assign the right one "
+                "(Layer Properties ▸ Source, or gdal_edit.py -a_srs) and run again."
+            )
+        lat = math.radians((top + bottom) / 2)
         return res * 111_320.0 * max(math.cos(lat), 1e-6)
     if _is_web_mercator(src.crs):
         from rasterio.warp import transform as warp_transform
 
-        _, ys = warp_transform(src.crs, "EPSG:4326", [src.bounds.left], [(src.bounds.top + src.bounds.bottom) / 2])
+        _, ys = warp_transform(src.crs, "EPSG:4326", [left], [(top + bottom) / 2])
         return res * math.cos(math.radians(ys[0]))
     return res * (src.crs.linear_units_factor[1] if src.crs.linear_units_factor else 1.0)
 
 
-def select_bands(src: Any, bands: list[int] | None, count: int) -> list[int]:
-    """1-based band indexes to read: the given ones, else R, G, B by colour interpretation, else the first."""
+def _describe_bands(src: Any) -> str:
+    return ", ".join(ci.name.lower() for ci in src.colorinterp) or "none"
+
+
+def select_bands(src: Any, bands: list[int] | None, count: int, names: list[str] | None = None,
+                 warnings: list[str] | None = None) -> list[int]:
+    """1-based band indexes to read.
+
+    The given ``bands`` when set; else the bands whose colour interpretation matches the model's band
+    ``names`` (red, green, blue by default); else the first ``count`` bands that are not alpha (a note is
+    added to ``warnings`` when that leaves bands unused). Alpha bands are masks, never data.
+    """
     if bands:
         bad = [b for b in bands if b < 1 or b > src.count]
         if bad:
@@ -76,22 +117,48 @@ def select_bands(src: Any, bands: list[int] | None, count: int) -> list[int]:
             raise InputRasterError(f"The model expects {count} bands; BANDS lists {len(bands)}. List {count} bands.")
         return list(bands)
     interp = [ci.name.lower() for ci in src.colorinterp]
-    if count == 3 and all(c in interp for c in RGB):
-        return [interp.index(c) + 1 for c in RGB]
+    names = [n.lower() for n in (names or (RGB if count == 3 else []))]
+    if len(names) == count and all(n in interp for n in names):
+        return [interp.index(n) + 1 for n in names]
     data_bands = [i + 1 for i, c in enumerate(interp) if c != "alpha"]
     if len(data_bands) < count:
+        model_bands = f" ({', '.join(names)})" if names else ""
+        hint = "Use a raster with enough bands or a model trained for this band count."
+        if len(data_bands) == 1 and count == 3:
+            hint = ("For a greyscale image set BANDS to 1,1,1 to use its band as grey red, green and blue"
+                    + ("; for a paletted image convert it to RGB first (Raster ▸ Conversion ▸ PCT to RGB)."
+                       if "palette" in interp else "."))
         raise InputRasterError(
-            f"The model expects {count} bands but the raster has {len(data_bands)} data band(s). "
-            "Use a raster with enough bands or a model trained for this band count."
+            f"The model expects {count} bands{model_bands} but the raster has {len(data_bands)} data band(s) "
+            f"(colour interpretation: {_describe_bands(src)}). {hint}"
         )
-    return data_bands[:count]
+    chosen = data_bands[:count]
+    if len(data_bands) > count and warnings is not None:
+        warnings.append(
+            f"The raster has {len(data_bands)} data bands ({_describe_bands(src)}) and none is labelled as "
+            f"{', '.join(names) or 'the model expects'}; bands {', '.join(map(str, chosen))} are used. Set BANDS "
+            "to choose others."
+        )
+    return chosen
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    return RasterioError, CPLE_BaseError, OSError
 
 
 class RasterSource:
-    """A raster opened for windowed reading on a processing grid at ``gsd_m`` (None/0 = native)."""
+    """A raster opened for windowed reading on a processing grid at ``gsd_m`` (None/0 = native).
+
+    ``native_if_unreferenced``: a raster with no georeferencing at all (no CRS, identity geotransform) is
+    processed at its native resolution, since its pixel size is unknown.
+    """
 
     def __init__(self, path: str, gsd_m: float | None, bands: list[int] | None = None, band_count: int = 3,
-                 warnings: list[str] | None = None) -> None:
+                 warnings: list[str] | None = None, band_names: list[str] | None = None,
+                 native_if_unreferenced: bool = False) -> None:
         import rasterio
 
         self.path = path
@@ -102,73 +169,125 @@ class RasterSource:
             self.src = rasterio.open(path)
         except Exception as exc:
             raise InputRasterError(f"GDAL cannot read raster {path}: {exc}. Check the file is a valid raster.") from exc
+        self.reader = self.src
         try:
-            self._setup(gsd_m, bands, band_count)
-        except Exception:
-            self.src.close()
+            self._setup(gsd_m, bands, band_count, band_names, native_if_unreferenced)
+        except InputRasterError:
+            self.close()
+            raise
+        except _read_errors() as exc:
+            self.close()
+            raise InputRasterError(
+                f"Raster {path} cannot be prepared for processing: {exc}. Check its georeferencing (CRS and "
+                "geotransform) and that the file is complete."
+            ) from exc
+        except BaseException:
+            self.close()
             raise
 
-    def _setup(self, gsd_m: float | None, bands: list[int] | None, band_count: int) -> None:
+    def _setup(self, gsd_m: float | None, bands: list[int] | None, band_count: int, band_names: list[str] | None,
+               native_if_unreferenced: bool) -> None:
+        from rasterio.crs import CRS
         from rasterio.vrt import WarpedVRT
         from rasterio.warp import Resampling, transform_bounds
 
         src = self.src
-        t = src.transform
-        if t.b != 0 or t.d != 0:
-            self.warnings.append("The raster's geotransform is rotated; it is warped to a north-up grid on read.")
-        self.bands = select_bands(src, bands, band_count)
+        if src.count == 0:
+            raise InputRasterError(f"Raster {self.path} has no bands. Choose a raster with image bands.")
+        unreferenced = src.crs is None and src.transform.is_identity
+        if unreferenced and src.gcps[0]:
+            raise InputRasterError(
+                f"Raster {self.path} is georeferenced by ground control points only. Warp it to a georeferenced "
+                "raster first (Raster ▸ Projections ▸ Warp, or gdalwarp) and run on the result."
+            )
+        self.bands = select_bands(src, bands, band_count, band_names, self.warnings)
         self.dtype = np.dtype(src.dtypes[self.bands[0] - 1])
         native = _native_gsd_m(src)
-        target = gsd_m if gsd_m and gsd_m > 0 else native
-        needs_metric = src.crs is not None and (src.crs.is_geographic or _is_web_mercator(src.crs))
-        rotated = t.b != 0 or t.d != 0
-        if src.crs is None:
+        explicit = bool(gsd_m and gsd_m > 0)
+        target = gsd_m if explicit and not (unreferenced and native_if_unreferenced) else native
+        if unreferenced:
+            self.warnings.append(
+                "The raster has no georeferencing (no CRS, no geotransform): it is processed "
+                + ("at its native resolution" if target == native else f"at {target:g} pixel(s) per output pixel")
+                + ", and buildings come out in pixel coordinates with areas and perimeters in pixels. "
+                "Georeference the image (Raster ▸ Georeferencer) for metric results."
+            )
+        elif src.crs is None:
             self.warnings.append(
                 "The raster has no CRS: pixel units are used as metres, so RESOLUTION, areas and lengths may "
                 "be wrong. Assign the right CRS to the raster for correct results."
             )
+        if native / target > MAX_UPSAMPLING:
+            raise InputRasterError(
+                f"The raster's pixels are about {native:.3g} m, and processing at {target:.3g} m would upsample "
+                f"them {native / target:.0f}-fold: the model cannot see buildings in imagery this coarse, and the "
+                f"grid would be {native / target:.0f}² times larger. Use finer imagery, or set RESOLUTION to 0 to "
+                "process at the raster's own resolution."
+            )
+        north_up = is_north_up(src.transform)
+        if not north_up:
+            self.warnings.append(
+                "The raster's geotransform is rotated or flipped (not north-up); it is warped to a north-up grid "
+                "on read."
+            )
+        needs_metric = src.crs is not None and (src.crs.is_geographic or _is_web_mercator(src.crs))
         if needs_metric:
-            lon0, lat0, lon1, lat1 = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+            lon0, lat0, lon1, lat1 = transform_bounds(src.crs, "EPSG:4326", *corner_bounds(src))
             dst_crs = utm_crs_for((lon0 + lon1) / 2, (lat0 + lat1) / 2)
         else:
             dst_crs = src.crs
-        if needs_metric or rotated or abs(target - native) > 1e-3 * native:
-            resampling = Resampling.bilinear if target < native * 1.5 else Resampling.average
-            kwargs = {"crs": dst_crs, "resampling": resampling}
-            if needs_metric or rotated:
-                from rasterio.warp import calculate_default_transform
-
-                transform, width, height = calculate_default_transform(
-                    src.crs, dst_crs, src.width, src.height, *src.bounds, resolution=target
-                )
-            else:
-                scale = target / native
-                transform = src.transform * src.transform.scale(scale, scale)
-                width = max(1, int(round(src.width / scale)))
-                height = max(1, int(round(src.height / scale)))
-            kwargs.update(transform=transform, width=width, height=height)
-            self.reader = WarpedVRT(src, **kwargs)
-            crs = dst_crs
+        if needs_metric or not north_up or abs(target - native) > 1e-3 * native:
+            transform, width, height = self._warped_grid(dst_crs, native, target, needs_metric, north_up)
+            # GDAL cannot warp without a CRS; a stand-in on both sides leaves the coordinates as they are.
+            warp_crs = src.crs or CRS.from_wkt(LOCAL_CRS_WKT)
+            has_alpha = any(ci.name.lower() == "alpha" for ci in src.colorinterp)
+            self.reader = WarpedVRT(
+                src, src_crs=warp_crs, crs=dst_crs or warp_crs, transform=transform, width=width, height=height,
+                resampling=Resampling.bilinear if target < native * 1.5 else Resampling.average,
+                # An alpha band marks the area outside the source footprint and carries internal masks along.
+                add_alpha=not has_alpha,
+            )
         else:
-            self.reader = src
-            transform, width, height, crs = src.transform, src.width, src.height, src.crs
-        self.grid = ProcessingGrid(crs.to_wkt() if crs else "", transform, width, height, target)
+            transform, width, height = src.transform, src.width, src.height
+        self.grid = ProcessingGrid(dst_crs.to_wkt() if dst_crs else "", transform, width, height, target)
+
+    def _warped_grid(self, dst_crs: Any, native: float, target: float, needs_metric: bool,
+                     north_up: bool) -> tuple[Any, int, int]:
+        """North-up transform and size of the processing grid when the raster is warped on read."""
+        from affine import Affine
+
+        src = self.src
+        left, bottom, right, top = corner_bounds(src)
+        if needs_metric:
+            from rasterio.warp import calculate_default_transform
+
+            return calculate_default_transform(src.crs, dst_crs, src.width, src.height, left, bottom, right, top,
+                                               resolution=target)
+        if north_up:
+            scale = target / native
+            width = max(1, int(round(src.width / scale)))
+            height = max(1, int(round(src.height / scale)))
+            return src.transform * src.transform.scale(scale, scale), width, height
+        unit = target / (native / math.hypot(src.transform.a, src.transform.d))  # metres back to raster units
+        width = max(1, int(math.ceil((right - left) / unit - 1e-9)))
+        height = max(1, int(math.ceil((top - bottom) / unit - 1e-9)))
+        return Affine(unit, 0.0, left, 0.0, -unit, top), width, height
 
     def footprint(self) -> Any:
         """The source raster's extent as a polygon in the grid CRS (outputs are clipped to it)."""
         from rasterio.warp import transform
         from shapely.geometry import Polygon, box
 
-        left, bottom, right, top = self.src.bounds
-        if self.reader is self.src or self.src.crs is None:
-            return box(left, bottom, right, top)
+        if self.reader is self.src:
+            return box(*self.src.bounds)
+        src = self.src
         steps = np.linspace(0.0, 1.0, 50, endpoint=False)  # densified edges: they curve after reprojection
-        xs = np.concatenate([left + (right - left) * steps, np.full(50, right),
-                             right - (right - left) * steps, np.full(50, left)])
-        ys = np.concatenate([np.full(50, top), top - (top - bottom) * steps,
-                             np.full(50, bottom), bottom + (top - bottom) * steps])
-        gx, gy = transform(self.src.crs, self.grid.crs_wkt, xs.tolist(), ys.tolist())
-        return Polygon(zip(gx, gy)).buffer(0)
+        cols = np.concatenate([steps, np.ones(50), 1 - steps, np.zeros(50)]) * src.width
+        rows = np.concatenate([np.zeros(50), steps, np.ones(50), 1 - steps]) * src.height
+        xs, ys = src.transform * (cols, rows)
+        if src.crs is not None and self.grid.crs_wkt:
+            xs, ys = transform(src.crs, self.grid.crs_wkt, list(xs), list(ys))
+        return Polygon(zip(xs, ys)).buffer(0)
 
     @property
     def source_crs_wkt(self) -> str:
@@ -177,16 +296,39 @@ class RasterSource:
     def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Read a window of the processing grid: (bands, h, w) float32 data and (h, w) bool validity.
 
-        The window is clipped to the grid; the caller pads. Validity combines nodata, internal masks,
-        alpha bands and the area outside the source footprint.
+        The window is clipped to the grid; the caller pads. Invalid pixels (see the module docstring) hold 0.
         """
         from rasterio.windows import Window
 
         window = Window(col, row, width, height)
-        data = self.reader.read(self.bands, window=window, out_dtype="float32")
-        masks = self.reader.read_masks(self.bands, window=window)
+        try:
+            data = self.reader.read(self.bands, window=window, out_dtype="float32")
+            masks = self.reader.read_masks(self.bands, window=window)
+        except _read_errors() as exc:
+            raise InputRasterError(
+                f"Cannot read the pixels of raster {self.path} near row {row}, column {col} of the processing "
+                f"grid: {exc}. The file is damaged or incomplete; copy or export it again."
+            ) from exc
         valid = np.all(masks > 0, axis=0)
+        finite = np.isfinite(data)
+        if not finite.all():
+            valid &= finite.all(axis=0)
+            data[~finite] = 0.0
         return data, valid
+
+    def sample(self, max_side: int = 1024) -> np.ma.MaskedArray:
+        """The selected bands decimated to at most ``max_side`` px (overviews when present), invalid masked."""
+        reader = self.reader
+        factor = max(1, int(math.ceil(max(reader.width, reader.height) / max_side)))
+        shape = (len(self.bands), max(1, reader.height // factor), max(1, reader.width // factor))
+        try:
+            data = reader.read(self.bands, out_shape=shape, out_dtype="float32", masked=True)
+        except _read_errors() as exc:
+            raise InputRasterError(
+                f"Cannot read raster {self.path} to compute its value range: {exc}. The file is damaged or "
+                "incomplete; copy or export it again."
+            ) from exc
+        return np.ma.masked_invalid(data)
 
     def close(self) -> None:
         if self.reader is not self.src:

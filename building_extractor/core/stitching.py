@@ -19,7 +19,7 @@ class StripAccumulator:
     """Weighted-sum accumulator over a rolling band of rows, flushing finished rows to writers."""
 
     def __init__(self, width: int, height: int, tile: int, stride: int, max_rows_ahead: int,
-                 writer: "ProbabilityWriter") -> None:
+                 writer: ProbabilityWriter) -> None:
         self.width, self.height, self.tile, self.stride = width, height, tile, stride
         self.writer = writer
         self.top = 0  # first row of the grid held in the buffer

@@ -98,7 +98,7 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
     def tr(self, text: str) -> str:
         return QCoreApplication.translate(type(self).__name__, text)
 
-    def createInstance(self) -> "BaseAlgorithm":  # noqa: N802 - QGIS API name
+    def createInstance(self) -> BaseAlgorithm:  # noqa: N802 - QGIS API name
         return type(self)()
 
     def name(self) -> str:

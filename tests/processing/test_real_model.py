@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import rasterio
 
 from building_extractor.core.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
