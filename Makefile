@@ -51,8 +51,11 @@ train-default:  ## train the shipped default model (long: CPU hours)
 eval-default: stage  ## score the shipped model on the held-out city (Kampala) with evaluate_buildings
 	$(VENV_PY) scripts/evaluate_default.py
 
-screenshot: stage  ## real QGIS desktop under Xvfb: build/screenshots/toolbox.png
-	$(VENV_PY) scripts/desktop_screenshot.py --out build/screenshots/toolbox.png
+screenshot: stage  ## real QGIS desktop under Xvfb: Toolbox, algorithm and batch dialogs in build/screenshots/, help images
+	$(VENV_PY) scripts/desktop_screenshot.py --scenarios toolbox,dialog,batch --screenshots build/screenshots
+	cp build/screenshots/toolbox.png help/images/toolbox.png
+	cp build/screenshots/dialog.png help/images/dialog_run.png
+	if [ -f build/screenshots/batch.png ]; then cp build/screenshots/batch.png help/images/batch_dialog.png; fi
 
 clean:  ## remove build outputs (keeps .venv and build/*.log)
 	rm -rf build/plugins build/qgis-profile build/qgis-desktop build/screenshots build/demo dist help/html \

@@ -47,7 +47,11 @@ def _fail(scenario: str) -> None:
 
 def _quit() -> None:
     _write_report()
-    QTimer.singleShot(200, lambda: QgsApplication.exit(0))
+    for dialog in KEEP:
+        dialog.close()
+    # QGIS 3.22 can crash in QgisApp::setMapStyleDockLayer when it quits with layers loaded; unload them first.
+    QgsProject.instance().clear()
+    QTimer.singleShot(500, lambda: QgsApplication.exit(0))
 
 
 class Watchdog:
@@ -227,7 +231,7 @@ def dialog_scenario() -> None:
     ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)
     sample = os.environ["BE_SAMPLE"]
     output = os.path.join(WORKDIR, "dialog_buildings.gpkg")
-    layer = iface.addRasterLayer(sample, "banepa_sample")
+    layer = _project_raster(sample)
     report = REPORT["dialog"] = {"input": sample, "output": output, "input_layer_valid": bool(layer and
                                                                                               layer.isValid())}
     algorithm = QgsApplication.processingRegistry().algorithmById(ALGORITHM)
@@ -276,18 +280,23 @@ def batch_scenario() -> None:
     dialog = BatchAlgorithmDialog(QgsApplication.processingRegistry().createAlgorithmById(ALGORITHM),
                                   parent=iface.mainWindow())
     KEEP.append(dialog)
-    dialog.resize(1180, 640)
-    dialog.move(40, 100)
+    dialog.resize(1270, 450)
+    dialog.move(5, 40)
     dialog.show()
     panel = dialog.mainWidget()
     panel.addRow(len(inputs) - 1)  # the panel starts with one row
     panel.checkLoadLayersOnCompletion.setChecked(True)
     context = dataobjects.createContext()
-    input_column = panel.parameter_to_column["INPUT"]
-    output_column = panel.parameter_to_column["OUTPUT"]
+    table, columns = panel.tblParameters, panel.parameter_to_column
+    table.horizontalHeader().setMinimumSectionSize(60)  # so that inputs and outputs fit in the picture
+    for column in range(table.columnCount()):
+        table.setColumnWidth(column, 95)
+    table.setColumnWidth(columns["INPUT"], 300)
+    table.setColumnWidth(columns["OUTPUT"], 330)
     for row, (raster, output) in enumerate(zip(inputs, outputs)):
-        panel.wrappers[row][input_column].setParameterValue(raster, context)
-        panel.tblParameters.cellWidget(row + 1, output_column).setValue(output)  # row 0 is the fill-down row
+        layer = _project_raster(raster)  # users pick layers of their project; the row shows the layer's name
+        panel.wrappers[row][columns["INPUT"]].setParameterValue(layer, context)
+        table.cellWidget(row + 1, columns["OUTPUT"]).setValue(output)  # row 0 is the fill-down row
     report["rows_in_panel"] = panel.batchRowCount()
     report["row_parameters"] = [{k: str(v) for k, v in panel.parametersForRow(r, warnOnInvalid=False)[0].items()}
                                 for r in range(panel.batchRowCount())]
@@ -315,6 +324,14 @@ def batch_scenario() -> None:
         _next_scenario()
 
     QTimer.singleShot(1000, run)
+
+
+def _project_raster(path: str):
+    """The project's layer for a raster file, added when it is not loaded yet."""
+    for layer in QgsProject.instance().mapLayers().values():
+        if layer.source().split("|")[0] == path:
+            return layer
+    return iface.addRasterLayer(path, os.path.splitext(os.path.basename(path))[0])
 
 
 SCENARIOS = {"toolbox": toolbox_scenario, "dialog": dialog_scenario, "batch": batch_scenario}

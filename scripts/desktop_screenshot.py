@@ -111,7 +111,8 @@ def run_desktop(scenarios: list[str], screenshots: Path, workdir: Path, batch_in
     report = json.loads(report_path.read_text())
     report["qgis_returncode"] = proc.returncode
     if proc.returncode != 0:
-        report["errors"].append(f"QGIS exited with status {proc.returncode}; stderr:\n{stderr[:3000]}\n…\n{stderr[-1500:]}")
+        report["errors"].append(f"QGIS exited with status {proc.returncode} (crash?); stderr:\n{stderr[:3000]}\n…\n"
+                                f"{stderr[-1500:]}")
     return report
 
 
@@ -131,6 +132,8 @@ def problems(report: dict) -> list[str]:
             found.append(f"{name}: an output is missing or empty")
         if not part.get("screenshot_saved"):
             found.append(f"{name}: no screenshot")
+        if "not correctly generated" in part.get("log", "") or "failed" in part.get("log", ""):
+            found.append(f"{name}: the log reports a failure")
     return found
 
 
@@ -142,13 +145,16 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=420.0)
     args = parser.parse_args()
     scenarios = [s for s in args.scenarios.split(",") if s]
-    with tempfile.TemporaryDirectory() as tmp:
+    if "batch" in scenarios and not (SHARED_DATA / "kampala").exists():
+        print(f"screenshot: no batch dialog ({SHARED_DATA / 'kampala'} is missing)", file=sys.stderr)
+        scenarios.remove("batch")
+    with tempfile.TemporaryDirectory(prefix="building_extractor_") as tmp:
         batch_inputs = make_batch_inputs(Path(tmp) / "inputs") if "batch" in scenarios else []
         report = run_desktop(scenarios, args.screenshots, Path(tmp) / "work", batch_inputs, args.timeout)
+    found = problems(report)
     for part in ("dialog", "batch"):
         report.get(part, {}).pop("log", None)  # long; the screenshots show it
     print(json.dumps(report, indent=2))
-    found = problems(report)
     if found:
         raise SystemExit("screenshot: " + "\n".join(found))
     print(f"screenshots: {', '.join(str(args.screenshots / f'{s}.png') for s in scenarios)}")

@@ -7,8 +7,9 @@ import math
 import os
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -130,7 +131,10 @@ class TileReader:
 
 
 class Predictor:
-    """A model on a device that turns normalised batches into probabilities, halving the batch on OOM."""
+    """A model on a device that turns normalised batches into probabilities, halving the batch on OOM.
+
+    After an out-of-memory error the smaller batch is kept for the rest of the run (``max_batch``).
+    """
 
     def __init__(self, model: Any, device: Any, progress: Progress) -> None:
         import torch
@@ -139,20 +143,26 @@ class Predictor:
         self.device = device
         self.progress = progress
         self.model = model.to(device).eval()
+        self.max_batch: int | None = None
         if device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         torch = self.torch
+        step = self.max_batch
+        if step and len(images) > step:
+            return np.concatenate([self(images[i:i + step]) for i in range(0, len(images), step)])
         try:
             return self._forward(images)
         except torch.cuda.OutOfMemoryError:
             if len(images) == 1:
-                raise DeviceError("The GPU ran out of memory even with one tile per batch. Lower TILE_SIZE or "
-                                  "use DEVICE=cpu.") from None
+                raise DeviceError("The GPU ran out of memory even with one tile per batch. Lower TILE_SIZE, "
+                                  "close other programs using the GPU, or use DEVICE=cpu.") from None
             torch.cuda.empty_cache()
-            self.progress.warning(f"GPU out of memory with batch {len(images)}; retrying with smaller batches.")
             half = len(images) // 2
+            self.max_batch = half
+            self.progress.warning(f"GPU out of memory with batch {len(images)}; continuing with batches of {half}. "
+                                  f"Set BATCH_SIZE to {half} or less to skip the retry.")
             return np.concatenate([self(images[:half]), self(images[half:])])
 
     def _forward(self, images: np.ndarray) -> np.ndarray:
@@ -190,15 +200,18 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
     tiles = [t for row in rows for t in row]
     last_in_row = {row[-1] for row in rows}
     next_row_start = {rows[i][-1]: (rows[i + 1][0].row if i + 1 < len(rows) else grid.height) for i in range(len(rows))}
-    writer = ProbabilityWriter(prob_path, mask_path, grid, threshold)
+    try:
+        writer = ProbabilityWriter(prob_path, mask_path, grid, threshold)
+    except OSError as exc:
+        raise temp_write_error(prob_path, exc) from exc
     accumulator = StripAccumulator(grid.width, grid.height, tile, tile - overlap, 1, writer)
     predictor = Predictor(model, device, progress)
     reader = TileReader(source, config, tile, batch_size, tiles, progress)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
     done = 0
+    # Readers that are not thread-safe (QGIS data providers) are read on the calling thread.
+    batches = reader.prefetched() if getattr(source, "thread_safe_reads", True) else reader.batches()
     try:
-        # Readers that are not thread-safe (QGIS data providers) are read on the calling thread.
-        batches = reader.prefetched() if getattr(source, "thread_safe_reads", True) else reader.batches()
         t0 = time.perf_counter()
         for batch in batches:
             t1 = time.perf_counter()
@@ -206,10 +219,13 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
                 raise Cancelled()
             probs = predictor(batch.images)
             t2 = time.perf_counter()
-            for tile_info, prob, valid in zip(batch.tiles, probs, batch.valid):
-                accumulator.add(tile_info.row, tile_info.col, prob, valid)
-                if tile_info in last_in_row:
-                    accumulator.flush_until(next_row_start[tile_info])
+            try:
+                for tile_info, prob, valid in zip(batch.tiles, probs, batch.valid):
+                    accumulator.add(tile_info.row, tile_info.col, prob, valid)
+                    if tile_info in last_in_row:
+                        accumulator.flush_until(next_row_start[tile_info])
+            except OSError as exc:
+                raise temp_write_error(prob_path, exc) from exc
             t3 = time.perf_counter()
             timings["read"] += t1 - t0
             timings["infer"] += t2 - t1
@@ -217,6 +233,31 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
             done += len(batch.tiles)
             progress.set_fraction(done / len(tiles))
             t0 = time.perf_counter()
-    finally:
+    except BaseException:
+        # Stop and join the reader thread now: the caller closes the raster next, and GDAL crashes when a
+        # dataset is closed under a thread still reading it.
+        batches.close()
+        try:
+            writer.close()
+        except OSError:
+            pass  # the error under way is the one to report
+        raise
+    try:
         writer.close()
+    except OSError as exc:
+        raise temp_write_error(prob_path, exc) from exc
+    if not reader.valid_pixels:
+        progress.warning("The raster holds no valid pixels (all nodata or masked), so no buildings can be found; "
+                         "the output is empty. Check the raster's nodata value and mask.")
     return timings
+
+
+def temp_write_error(path: str, exc: OSError) -> OutputError:
+    """A clear error for a failed write of the temporary probability and mask rasters."""
+    folder = os.path.dirname(os.path.dirname(path)) or "."
+    cause = "the disk is full" if getattr(exc, "errno", None) == errno.ENOSPC else f"{exc}"
+    return OutputError(
+        f"Cannot write the temporary probability raster in {folder}: {cause}. Free disk space there, or point "
+        "the temporary folder elsewhere (Processing ▸ Options ▸ General ▸ Output folder for temporary files, "
+        "or the TMPDIR environment variable); temporary files were removed."
+    )

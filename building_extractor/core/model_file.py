@@ -56,9 +56,13 @@ class ModelConfig:
         return json.dumps({"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **asdict(self)})
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelConfig":
-        raw = json.loads(text)
-        if raw.pop("format", None) != FORMAT_NAME:
+    def from_json(cls, text: str) -> ModelConfig:
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ModelFileError(f"The model file's description is not valid JSON ({exc}); the file is damaged. "
+                                 "Copy it again or re-export the model.") from exc
+        if not isinstance(raw, dict) or raw.pop("format", None) != FORMAT_NAME:
             raise ModelFileError("The model file's header is not a building_extractor model description.")
         version = raw.pop("format_version", None)
         if version != FORMAT_VERSION:
@@ -73,7 +77,27 @@ class ModelConfig:
                 f"Unknown architecture {config.architecture!r} in the model file; "
                 f"expected one of {', '.join(ARCHITECTURES)}."
             )
+        config.check()
         return config
+
+    def check(self) -> None:
+        """Refuse a description whose values cannot run (damaged or hand-edited files)."""
+        try:
+            bands = [str(b) for b in self.bands]
+            numbers_ok = (
+                len(bands) >= 1 and len(self.mean) == len(bands) and len(self.std) == len(bands)
+                and all(float(s) > 0 for s in self.std) and float(self.input_scale) > 0
+                and float(self.gsd_m) > 0 and int(self.stride) > 0 and int(self.tile_size) >= int(self.stride)
+                and 0 < float(self.threshold) < 1 and len(self.classes) >= 1
+            )
+        except (TypeError, ValueError):
+            numbers_ok = False
+        if not numbers_ok:
+            raise ModelFileError(
+                "The model file's description has missing or inconsistent values (bands, mean/std, GSD, tile "
+                "size, stride or threshold); the file is damaged or was edited by hand. Use a model written by "
+                "train_model."
+            )
 
 
 def _sniff(path: Path) -> None:
@@ -111,7 +135,8 @@ def read_config(path: str | os.PathLike[str]) -> ModelConfig:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise ModelFileError(f"Model file {path} cannot be read: {exc}. Copy it again.") from exc
+        raise ModelFileError(f"Model file {path} is corrupt or truncated and cannot be read ({exc}). Copy it "
+                             "again or re-export the model.") from exc
     if CONFIG_KEY not in metadata:
         raise ModelFileError(
             f"{path.name} is a safetensors file without a building_extractor description, so the plugin "

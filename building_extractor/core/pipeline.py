@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 from .errors import BuildingExtractorError, OutputError
 from .inference import predict_to_rasters
@@ -83,11 +85,39 @@ class RasterInput(Protocol):
 
 
 def open_raster(raster: str | RasterInput, gsd_m: float | None, bands: list[int] | None, band_count: int,
-                warnings: list[str]) -> Any:
-    """One reader abstraction for every input: GDAL files via rasterio, anything else via its own reader."""
+                warnings: list[str], band_names: list[str] | None = None,
+                native_if_unreferenced: bool = False) -> Any:
+    """One reader abstraction for every input: GDAL files via rasterio, anything else via its own reader.
+
+    ``band_names`` and ``native_if_unreferenced`` are passed on to :class:`RasterSource` (GDAL paths only).
+    """
     if isinstance(raster, str):
-        return RasterSource(raster, gsd_m, bands, band_count, warnings=warnings)
+        return RasterSource(raster, gsd_m, bands, band_count, warnings=warnings, band_names=band_names,
+                            native_if_unreferenced=native_if_unreferenced)
     return raster.open(gsd_m, bands, band_count, warnings)
+
+
+def check_options(options: ExtractionOptions, config: ModelConfig, tile: int, threshold: float) -> None:
+    """Refuse out-of-range settings before any pixel is read; messages name the parameter to change."""
+    if tile < config.stride or tile % config.stride:
+        fixed = max(config.stride, int(math.ceil(tile / config.stride)) * config.stride)
+        raise BuildingExtractorError(
+            f"TILE_SIZE must be a positive multiple of {config.stride} (the model's output stride); got {tile}. "
+            f"Use {fixed}."
+        )
+    if not 0 < threshold < 1:
+        raise BuildingExtractorError(f"THRESHOLD must lie between 0 and 1; got {threshold}.")
+    if options.batch_size < 1:
+        raise BuildingExtractorError(f"BATCH_SIZE must be at least 1; got {options.batch_size}.")
+    if options.gsd_m is not None and not options.gsd_m >= 0:
+        raise BuildingExtractorError(
+            f"RESOLUTION must be 0 (native) or a positive size in metres per pixel; got {options.gsd_m}."
+        )
+    post = options.post
+    for name, value in (("MIN_AREA", post.min_area_m2), ("SIMPLIFY", post.simplify_m),
+                        ("FILL_HOLES", post.fill_holes_m2)):
+        if not value >= 0:  # also catches NaN
+            raise BuildingExtractorError(f"{name} must be 0 or more; got {value}.")
 
 
 def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions, progress: Progress | None = None,
@@ -106,18 +136,25 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
     device = resolve_device(options.device)
     gsd = config.gsd_m if options.gsd_m is None else options.gsd_m
     tile = options.tile_size or config.tile_size
-    overlap = resolve_overlap(config.overlap if options.overlap is None else options.overlap, tile)
     threshold = config.threshold if options.threshold is None else options.threshold
-    if not 0 < threshold < 1:
-        raise BuildingExtractorError(f"THRESHOLD must lie between 0 and 1; got {threshold}.")
-    workdir = tempfile.mkdtemp(prefix="building_extractor_", dir=options.workdir)
+    check_options(options, config, tile, threshold)
+    overlap = resolve_overlap(config.overlap if options.overlap is None else options.overlap, tile)
+    try:
+        workdir = tempfile.mkdtemp(prefix="building_extractor_", dir=options.workdir)
+    except OSError as exc:
+        raise OutputError(f"Cannot create a temporary folder in {options.workdir or tempfile.gettempdir()} "
+                          f"({exc.strerror or exc}). "
+                          "Choose a writable temporary folder with free space (Processing ▸ Options ▸ General, "
+                          "or the TMPDIR environment variable).") from exc
     started = time.perf_counter()
     try:
-        with open_raster(raster_path, gsd, options.bands, config.band_count, run.warnings) as source:
+        with open_raster(raster_path, gsd, options.bands, config.band_count, run.warnings, config.bands,
+                         native_if_unreferenced=options.gsd_m is None) as source:
             for message in run.warnings:
                 progress.warning(message)
             grid = source.grid
-            run.device, run.gsd_m, run.tile_size, run.overlap, run.threshold = str(device), grid.gsd_m, tile, overlap, threshold
+            run.device, run.gsd_m, run.tile_size = str(device), grid.gsd_m, tile
+            run.overlap, run.threshold = overlap, threshold
             run.grid_size = (grid.width, grid.height)
             progress.info(
                 f"Model {config.name} ({config.architecture}/{config.encoder}) on {device}; processing grid "
@@ -135,7 +172,12 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
         progress.set_stage(1, STAGES[1])
         t0 = time.perf_counter()
         gpkg_path = os.path.join(workdir, "blobs.gpkg")
-        count = polygonize_mask(mask_path, gpkg_path)
+        try:
+            count = polygonize_mask(mask_path, gpkg_path)
+        except (RuntimeError, OSError) as exc:  # GDAL errors on our own temporary files: space or I/O
+            raise OutputError(f"Cannot write the temporary polygons in {os.path.dirname(workdir)}: {exc}. Free disk "
+                              "space there or choose another temporary folder (Processing ▸ Options ▸ General, or "
+                              "TMPDIR).") from exc
         run.timings["vectorize"] = time.perf_counter() - t0
         check_canceled(progress)
         progress.set_stage(2, STAGES[2])

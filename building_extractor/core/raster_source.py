@@ -142,6 +142,11 @@ def select_bands(src: Any, bands: list[int] | None, count: int, names: list[str]
     return chosen
 
 
+def _reason(exc: BaseException) -> str:
+    """An exception's text without trailing full stops, to embed in a sentence."""
+    return str(exc).strip().rstrip(".") or type(exc).__name__
+
+
 def _read_errors() -> tuple[type[BaseException], ...]:
     from rasterio._err import CPLE_BaseError
     from rasterio.errors import RasterioError
@@ -168,7 +173,9 @@ class RasterSource:
         try:
             self.src = rasterio.open(path)
         except Exception as exc:
-            raise InputRasterError(f"GDAL cannot read raster {path}: {exc}. Check the file is a valid raster.") from exc
+            raise InputRasterError(
+                f"GDAL cannot read raster {path}: {_reason(exc)}. Check the file is a complete, valid raster."
+            ) from exc
         self.reader = self.src
         try:
             self._setup(gsd_m, bands, band_count, band_names, native_if_unreferenced)
@@ -178,7 +185,7 @@ class RasterSource:
         except _read_errors() as exc:
             self.close()
             raise InputRasterError(
-                f"Raster {path} cannot be prepared for processing: {exc}. Check its georeferencing (CRS and "
+                f"Raster {path} cannot be prepared for processing: {_reason(exc)}. Check its georeferencing (CRS and "
                 "geotransform) and that the file is complete."
             ) from exc
         except BaseException:
@@ -220,12 +227,12 @@ class RasterSource:
         if native / target > MAX_UPSAMPLING:
             raise InputRasterError(
                 f"The raster's pixels are about {native:.3g} m, and processing at {target:.3g} m would upsample "
-                f"them {native / target:.0f}-fold: the model cannot see buildings in imagery this coarse, and the "
-                f"grid would be {native / target:.0f}² times larger. Use finer imagery, or set RESOLUTION to 0 to "
-                "process at the raster's own resolution."
+                f"them {native / target:.0f}-fold per axis: the model cannot see buildings in imagery this coarse, "
+                "and the processing grid would be huge. Use finer imagery, or set RESOLUTION to 0 to process at "
+                "the raster's own resolution."
             )
         north_up = is_north_up(src.transform)
-        if not north_up:
+        if not north_up and not unreferenced:
             self.warnings.append(
                 "The raster's geotransform is rotated or flipped (not north-up); it is warped to a north-up grid "
                 "on read."
@@ -307,7 +314,7 @@ class RasterSource:
         except _read_errors() as exc:
             raise InputRasterError(
                 f"Cannot read the pixels of raster {self.path} near row {row}, column {col} of the processing "
-                f"grid: {exc}. The file is damaged or incomplete; copy or export it again."
+                f"grid: {_reason(exc)}. The file is damaged or incomplete; copy or export it again."
             ) from exc
         valid = np.all(masks > 0, axis=0)
         finite = np.isfinite(data)
@@ -325,7 +332,7 @@ class RasterSource:
             data = reader.read(self.bands, out_shape=shape, out_dtype="float32", masked=True)
         except _read_errors() as exc:
             raise InputRasterError(
-                f"Cannot read raster {self.path} to compute its value range: {exc}. The file is damaged or "
+                f"Cannot read raster {self.path} to compute its value range: {_reason(exc)}. The file is damaged or "
                 "incomplete; copy or export it again."
             ) from exc
         return np.ma.masked_invalid(data)
@@ -335,7 +342,7 @@ class RasterSource:
             self.reader.close()
         self.src.close()
 
-    def __enter__(self) -> "RasterSource":
+    def __enter__(self) -> RasterSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

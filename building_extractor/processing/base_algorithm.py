@@ -62,28 +62,44 @@ class FeedbackProgress:
         return self.feedback.isCanceled()
 
 
-def keep_triton_out_if_llvm_loaded() -> bool:
-    """Stop ``import torch`` from loading Triton when the process already holds a shared libLLVM.
-
-    ``import torch`` (2.x Linux wheels) imports ``triton``, whose libtriton.so carries its own LLVM. In QGIS
-    desktop on Mesa OpenGL (Intel/AMD drivers, llvmpipe, Xvfb) Mesa has loaded libLLVM-NN.so globally, and
-    libtriton's static initialisers then bind to that LLVM's symbols and segfault: QGIS dies the first time
-    any of our torch algorithms runs. Seen under Xvfb (tests/test_desktop.py), on the Toolbox's worker thread
-    and on the main thread alike, so this is not a threading problem: the torch algorithms keep QGIS's
-    default of running on a worker thread (no FlagNoThreading), which keeps QGIS responsive and Cancel
-    working, and that path is tested. Triton only serves torch.compile on GPUs, which we do not use, so
-    marking it as missing costs nothing. Returns True when Triton was kept out.
-    """
-    if "triton" in sys.modules or "torch" in sys.modules:  # already decided by an earlier import
-        return False
+def libllvm_loaded() -> bool:
+    """Whether a shared libLLVM (Mesa's OpenGL drivers load one) is mapped into this process (Linux)."""
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            llvm_loaded = any("/libLLVM" in line for line in maps)
-    except OSError:  # not Linux: no Mesa libLLVM clash known
+            return any("/libLLVM" in line for line in maps)
+    except OSError:  # not Linux: no such clash known
         return False
-    if llvm_loaded:
-        sys.modules["triton"] = None  # "import triton" now raises ImportError; torch then runs without it
-    return llvm_loaded
+
+
+class TritonGuard:
+    """``sys.meta_path`` finder: Triton counts as not installed in a process that holds a shared libLLVM.
+
+    ``import torch`` (2.x Linux wheels) imports ``triton``, whose libtriton.so carries its own LLVM. In QGIS
+    desktop on Mesa OpenGL (Intel/AMD drivers, llvmpipe, Xvfb) Mesa has loaded libLLVM-NN.so globally;
+    libtriton's static initialisers then bind to that LLVM's symbols and segfault, and QGIS dies the first
+    time anything imports torch (our algorithms, or safetensors reading a model's header in
+    checkParameterValues). Seen under Xvfb in tests/test_desktop.py, on the Toolbox's worker thread and on
+    the main thread alike: it is not a threading problem. So the torch algorithms keep QGIS's default of
+    running on a worker thread (no FlagNoThreading): QGIS stays responsive, Cancel works, and the dialog test
+    shows torch importing and running there. Triton only serves torch.compile on GPUs, which we do not use.
+
+    The check runs when ``triton`` is first imported, whichever code imports torch and whenever Mesa came in.
+    """
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:  # noqa: ARG002
+        if fullname != "triton" or not libllvm_loaded():
+            return None
+        sys.modules["triton"] = None  # from now on import fails and importlib.util.find_spec gives None
+        raise ModuleNotFoundError("triton is kept out of QGIS: it crashes next to Mesa's libLLVM", name="triton")
+
+
+def install_triton_guard() -> None:
+    """Put one TritonGuard first on sys.meta_path (a reloaded plugin brings a new class: match by name)."""
+    if "triton" not in sys.modules and not any(type(f).__name__ == "TritonGuard" for f in sys.meta_path):
+        sys.meta_path.insert(0, TritonGuard())
+
+
+install_triton_guard()  # when the provider imports the algorithms, before any of them can import torch
 
 
 class BaseAlgorithm(QgsProcessingAlgorithm):
@@ -128,12 +144,6 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
             return True, ""
         missing = missing_packages()
         return (False, install_hint(missing)) if missing else (True, "")
-
-    def prepareAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> bool:  # noqa: N802
-        """Runs on the main thread before processAlgorithm, in every path (Toolbox, batch, processing.run)."""
-        if self.REQUIRES_TORCH:
-            keep_triton_out_if_llvm_loaded()
-        return True
 
     def checkDependencies(self) -> None:  # noqa: N802
         """Raise the canExecute message; qgis_process and processing.run do not call canExecute."""

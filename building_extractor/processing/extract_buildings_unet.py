@@ -14,19 +14,24 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBand,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from ..core.errors import BuildingExtractorError
+from ..core.model_file import read_config
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
 from ..core.vectorize import PostProcessOptions
-from .base_algorithm import BaseAlgorithm, FeedbackProgress, default_model_path
-from .outputs import discard_output, style_by_confidence
+from .base_algorithm import BaseAlgorithm, FeedbackProgress, default_model_path, run_core
+from .layer_reader import MAX_AREA_KM2 as DEFAULT_MAX_AREA_KM2
+from .layer_reader import is_file_layer, raster_for_layer
+from .outputs import destination_problem, destination_warning, discard_output, style_by_confidence
 
 FIELDS = (("id", QVariant.Int), ("confidence", QVariant.Double), ("max_probability", QVariant.Double),
           ("area_m2", QVariant.Double), ("perimeter_m", QVariant.Double))
@@ -44,6 +49,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     BATCH_SIZE, TILE_SIZE, OVERLAP, THRESHOLD = "BATCH_SIZE", "TILE_SIZE", "OVERLAP", "THRESHOLD"
     MIN_AREA, SIMPLIFY, FILL_HOLES = "MIN_AREA", "SIMPLIFY", "FILL_HOLES"
     OUTPUT, OUTPUT_PROBABILITY = "OUTPUT", "OUTPUT_PROBABILITY"
+    EXTENT, MAX_AREA_KM2 = "EXTENT", "MAX_AREA_KM2"
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,6 +58,9 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 - QGIS API name
         number = QgsProcessingParameterNumber
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster (RGB imagery)")))
+        self.addParameter(QgsProcessingParameterExtent(
+            self.EXTENT, self.tr("Extent to process (empty: the whole layer; required for XYZ tile layers)"),
+            optional=True))
         self.add_advanced(QgsProcessingParameterBand(
             self.BANDS, self.tr("Bands (default: red, green, blue by colour interpretation, else the first 3)"),
             parentLayerParameterName=self.INPUT, optional=True, allowMultiple=True))
@@ -73,6 +82,9 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                                  minValue=0.0))
         self.add_advanced(number(self.FILL_HOLES, self.tr("Fill holes smaller than (m²)"), number.Double, 4.0,
                                  minValue=0.0))
+        self.add_advanced(number(self.MAX_AREA_KM2, self.tr("Largest area read from web and other non-file layers "
+                                                            "(km²)"), number.Double, DEFAULT_MAX_AREA_KM2,
+                                 minValue=0.001))
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Buildings"),
                                                             QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -80,17 +92,88 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             createByDefault=False))
 
     def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
+        """Our checks first (their messages name the parameter and say what to do), then QGIS's own."""
+        message = self._check_model(parameters, context) or self._check_numbers(parameters, context)
+        message = message or self._check_input(parameters, context)
+        message = message or destination_problem(self._output_path(parameters, context), self.OUTPUT)
+        if not message and parameters.get(self.OUTPUT_PROBABILITY) not in (None, ""):
+            message = destination_problem(self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITY, context),
+                                          self.OUTPUT_PROBABILITY, vector=False)
+        if message:
+            return False, self.tr(message)
+        return super().checkParameterValues(parameters, context)
+
+    def _model_path(self, parameters: dict, context: Any) -> str:
+        return self.parameterAsFile(parameters, self.MODEL, context) or default_model_path()
+
+    def _check_model(self, parameters: dict, context: Any) -> str | None:
+        """Read the model file's header only: pickles, missing or foreign files are refused before anything."""
+        try:
+            config = read_config(self._model_path(parameters, context))
+        except BuildingExtractorError as exc:
+            return f"MODEL: {exc}"
+        if config.architecture != "unet":
+            return (f"MODEL holds a {config.architecture} model, but this algorithm runs U-Net models. Use the "
+                    f"extract_buildings_{config.architecture} algorithm or another model file.")
+        self._model_tile, self._model_stride = config.tile_size, config.stride
+        return None
+
+    def _check_numbers(self, parameters: dict, context: Any) -> str | None:
         tile = self._optional_number(parameters, self.TILE_SIZE, context, integer=True)
         overlap = self._optional_number(parameters, self.OVERLAP, context)
-        if tile is not None and tile % 32:
-            return False, self.tr(f"TILE_SIZE must be a multiple of 32 (the U-Net's stride); {tile} is not. "
-                                  f"Use {(tile + 31) // 32 * 32}.")
-        if overlap is not None and overlap >= 1 and overlap >= (tile or 512):
-            return False, self.tr(f"OVERLAP ({overlap:g} px) must be smaller than TILE_SIZE ({tile or 512} px).")
-        return True, ""
+        threshold = self._optional_number(parameters, self.THRESHOLD, context)
+        resolution = self._optional_number(parameters, self.RESOLUTION, context)
+        stride = getattr(self, "_model_stride", 32)
+        effective_tile = tile or getattr(self, "_model_tile", 512)
+        if tile is not None and (tile < stride or tile % stride):
+            return (f"TILE_SIZE must be a positive multiple of {stride} (the model's output stride); {tile} is not. "
+                    f"Use {max(stride, (tile + stride - 1) // stride * stride)}.")
+        if overlap is not None and overlap < 0:
+            return f"OVERLAP must be 0 or more (pixels, or a fraction of the tile below 1); got {overlap:g}."
+        if overlap is not None and overlap >= 1 and overlap >= effective_tile:
+            return (f"OVERLAP ({overlap:g} px) must be smaller than TILE_SIZE ({effective_tile} px"
+                    f"{'' if tile else ', the model’s'}). Lower OVERLAP, e.g. to {effective_tile // 8}.")
+        if threshold is not None and not 0 < threshold < 1:
+            return f"THRESHOLD must lie between 0 and 1 (exclusive); got {threshold:g}."
+        if resolution is not None and resolution < 0:
+            return f"RESOLUTION must be 0 (native) or a positive size in metres per pixel; got {resolution:g}."
+        if self.parameterAsInt(parameters, self.BATCH_SIZE, context) < 1:
+            return "BATCH_SIZE must be at least 1."
+        for name in (self.MIN_AREA, self.SIMPLIFY, self.FILL_HOLES):
+            value = self._optional_number(parameters, name, context)
+            if value is not None and value < 0:
+                return f"{name} must be 0 or more; got {value:g}."
+        return None
+
+    def _check_input(self, parameters: dict, context: Any) -> str | None:
+        """A raster path that GDAL cannot open gets GDAL's reason instead of QGIS's generic 'not found'."""
+        value = parameters.get(self.INPUT)
+        if not isinstance(value, str) or "://" in value or "=" in value or (os.sep not in value
+                                                                             and not os.path.exists(value)):
+            return None  # a layer object, id or name, or a provider URI: QGIS resolves it
+        path = value.split("|")[0]
+        if not os.path.exists(path):
+            return f"INPUT: raster {path} does not exist. Choose an existing raster file."
+        from osgeo import gdal
+
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            dataset = gdal.OpenEx(path, gdal.OF_RASTER)
+            reason = gdal.GetLastErrorMsg()
+        except RuntimeError as exc:  # when GDAL exceptions are on
+            dataset, reason = None, str(exc)
+        finally:
+            gdal.PopErrorHandler()
+        if dataset is None:
+            reason = reason.strip().rstrip(".") or "not a raster format GDAL knows"
+            return f"INPUT: GDAL cannot read raster {path} ({reason}). Check the file is a complete, valid raster."
+        return None
+
+    def _output_path(self, parameters: dict, context: Any) -> str | None:
+        value = parameters.get(self.OUTPUT)
+        if value in (None, ""):
+            return None
+        return self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
 
     def _optional_number(self, parameters: dict, name: str, context: Any, integer: bool = False) -> Any:
         if parameters.get(name) in (None, ""):
@@ -102,7 +185,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None:
             raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
-        raster_path = raster_file_path(layer)
+        raster_path = self._raster_input(parameters, context, feedback, layer)
         options = ExtractionOptions(
             model_path=self.parameterAsFile(parameters, self.MODEL, context) or default_model_path(),
             gsd_m=self._optional_number(parameters, self.RESOLUTION, context),
@@ -118,23 +201,32 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                 fill_holes_m2=self.parameterAsDouble(parameters, self.FILL_HOLES, context)),
             probability_path=self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITY, context) or None,
         )
+        output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        problem = destination_problem(output_path, self.OUTPUT)  # also when checkParameterValues was skipped
+        if problem:
+            raise QgsProcessingException(self.tr(problem))
+        if destination_warning(output_path):
+            feedback.reportError(self.tr(destination_warning(output_path)), fatalError=False)
+        options.workdir = QgsProcessingUtils.tempFolder()  # Processing's temporary folder (set in its options)
         progress = FeedbackProgress(feedback, steps=len(STAGES))
         run = ExtractionRun(None)
         buildings = extract_buildings(raster_path, options, progress, run)
-        sink, dest_id = None, None
+        sink, dest_id, sink_started = None, None, False
         try:
             first = next(buildings, None)  # runs read/infer/stitch/vectorize before any output exists
+            sink_started = True
             sink, dest_id = self._create_sink(parameters, context, layer)
             for building in ([first] if first else []):
                 self._add(sink, building)
             for building in buildings:
                 self._add(sink, building)
         except BaseException as exc:
-            buildings.close()
-            del sink
-            discard_output(self.parameterAsOutputLayer(parameters, self.OUTPUT, context), dest_id)
-            if options.probability_path:
-                discard_output(options.probability_path, None)
+            buildings.close()  # removes the run's temporary files
+            del sink  # closes the output file before it is removed
+            if sink_started:  # an existing file at OUTPUT is only replaced, or removed, once writing began
+                discard_output(output_path, dest_id)
+            # The probability raster is written last and atomically (core.pipeline.export_probability): a failed
+            # run never leaves a partial one, and an older file of that name is left alone.
             if isinstance(exc, BuildingExtractorError):  # Cancelled included: the run fails, nothing is left
                 raise QgsProcessingException(str(exc)) from exc
             raise
@@ -150,12 +242,28 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             results[self.OUTPUT_PROBABILITY] = options.probability_path
         return results
 
+    def _raster_input(self, parameters: dict, context: Any, feedback: Any, layer: Any) -> Any:
+        """The layer's file, the file clipped to EXTENT, or a reader through the layer's data provider (web
+        and other non-file layers)."""
+        if parameters.get(self.EXTENT) in (None, ""):
+            if is_file_layer(layer):
+                return raster_file_path(layer)
+            extent = None
+        else:
+            extent = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
+        max_area = self.parameterAsDouble(parameters, self.MAX_AREA_KM2, context)
+        return run_core(raster_for_layer, layer, extent, feedback, max_area, QgsProcessingUtils.tempFolder())
+
     def _create_sink(self, parameters: dict, context: Any, layer: Any) -> tuple[Any, str]:
         fields = QgsFields()
         for name, kind in FIELDS:
             fields.append(QgsField(name, kind))
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon,
-                                             layer.crs())
+        try:
+            sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
+                                                 QgsWkbTypes.MultiPolygon, layer.crs())
+        except QgsProcessingException as exc:
+            raise QgsProcessingException(self.tr(f"{exc} Choose another output path or format (GeoPackage "
+                                                 "works everywhere).")) from exc
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         return sink, dest_id
@@ -187,3 +295,4 @@ def raster_file_path(layer: Any) -> str:
             "on that."
         )
     return layer.source().split("|")[0]
+

@@ -7,7 +7,10 @@ HELP_TEXTS = {
         "stitched building mask is turned into clean polygons with a confidence (mean probability), "
         "max_probability, area_m2 and perimeter_m.\n\n"
         "Leave Model empty to use the default model shipped with the plugin. Resolution 0 processes the "
-        "image at its native pixel size. Runs on the GPU when torch sees one (Device = auto)."
+        "image at its native pixel size. Runs on the GPU when torch sees one (Device = auto).\n\n"
+        "Any raster layer QGIS shows works, also XYZ and WMS/WMTS basemaps: set Extent to the area to process "
+        "(required for XYZ layers; at most 25 km² unless the advanced largest area is raised). Windows that "
+        "fail to download are retried, then reported."
     ),
     "extract_buildings_maskrcnn": (
         "Extracts one polygon per building instance with Mask R-CNN, so that touching buildings stay "
