@@ -258,7 +258,8 @@ def dialog_scenario() -> None:
             report.update(_describe_output(output))
             dialog.showLog()
             report["screenshot_saved"] = _save(dialog.grab().toImage(), "dialog")
-            _save(_grab_screen(), "dialog_screen")
+            _save(_grab_screen(), "dialog_screen")  # the styled buildings layer on the map, under the dialog
+            dialog.close()
         except Exception:  # noqa: BLE001
             _fail("dialog")
         _next_scenario()
