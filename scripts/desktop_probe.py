@@ -48,7 +48,10 @@ def _fail(scenario: str) -> None:
 def _quit() -> None:
     _write_report()
     for dialog in KEEP:
-        dialog.close()
+        try:
+            dialog.close()
+        except RuntimeError:  # already deleted by Qt
+            pass
     # QGIS 3.22 can crash in QgisApp::setMapStyleDockLayer when it quits with layers loaded; unload them first.
     QgsProject.instance().clear()
     QTimer.singleShot(500, lambda: QgsApplication.exit(0))
@@ -78,6 +81,13 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
+
+
+def _excepthook(kind, value, tb) -> None:
+    """An exception in a Qt slot ends the session with the report; QGIS would show a modal box and hang."""
+    REPORT["errors"].append("uncaught: " + "".join(traceback.format_exception(kind, value, tb)))
+    _write_report()
+    os._exit(4)
 
 
 def _next_scenario() -> None:
@@ -339,6 +349,7 @@ SCENARIOS = {"toolbox": toolbox_scenario, "dialog": dialog_scenario, "batch": ba
 
 
 def start() -> None:
+    sys.excepthook = _excepthook  # replaces QGIS's, which opens a modal message box
     try:
         _inspect_registry()
         _record_extract_calls()

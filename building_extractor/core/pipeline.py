@@ -173,7 +173,7 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
         t0 = time.perf_counter()
         gpkg_path = os.path.join(workdir, "blobs.gpkg")
         try:
-            count = polygonize_mask(mask_path, gpkg_path)
+            count = polygonize_mask(mask_path, gpkg_path, progress)
         except (RuntimeError, OSError) as exc:  # GDAL errors on our own temporary files: space or I/O
             raise OutputError(f"Cannot write the temporary polygons in {os.path.dirname(workdir)}: {exc}. Free disk "
                               "space there or choose another temporary folder (Processing ▸ Options ▸ General, or "

@@ -37,8 +37,11 @@ class PostProcessOptions:
     fill_holes_m2: float = 4.0
 
 
-def polygonize_mask(mask_path: str, gpkg_path: str) -> int:
-    """Polygonize mask == 1 (4-connected) into ``gpkg_path``; returns the number of polygons."""
+def polygonize_mask(mask_path: str, gpkg_path: str, progress: Progress | None = None) -> int:
+    """Polygonize mask == 1 (4-connected) into ``gpkg_path``; returns the number of polygons.
+
+    Reports progress and stops (raising :class:`Cancelled`) when ``progress`` asks to cancel.
+    """
     from osgeo import gdal, ogr
 
     gdal.UseExceptions()
@@ -48,8 +51,26 @@ def polygonize_mask(mask_path: str, gpkg_path: str) -> int:
     out = driver.CreateDataSource(gpkg_path)
     layer = out.CreateLayer("blobs", srs=dataset.GetSpatialRef(), geom_type=ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+    canceled = []
+
+    def report(complete: float, _message: Any, _data: Any) -> int:
+        if progress is None:
+            return 1
+        progress.set_fraction(complete)
+        if progress.is_canceled():
+            canceled.append(True)
+            return 0  # GDAL stops polygonizing
+        return 1
+
     layer.StartTransaction()
-    gdal.Polygonize(band, band, layer, 0, [])
+    try:
+        gdal.Polygonize(band, band, layer, 0, [], callback=report)
+    except RuntimeError:
+        if not canceled:
+            raise
+    if canceled:
+        out = dataset = None
+        raise Cancelled()
     layer.CommitTransaction()
     count = layer.GetFeatureCount()
     out = None
@@ -88,14 +109,21 @@ def clean_polygon(polygon: Any, options: PostProcessOptions) -> Any | None:
 
 
 def probability_stats(prob_dataset: Any, polygon: Any) -> tuple[float, float]:
-    """Mean and max probability (0-1) of the pixels inside ``polygon`` (grid CRS)."""
-    from rasterio.features import geometry_mask
-    from rasterio.windows import from_bounds
+    """Mean and max probability (0-1) of the pixels inside ``polygon`` (grid CRS); (0, 0) when none are."""
+    import math
 
-    window = from_bounds(*polygon.bounds, transform=prob_dataset.transform).round_offsets().round_lengths()
-    window = window.intersection(
-        from_bounds(*prob_dataset.bounds, transform=prob_dataset.transform).round_offsets().round_lengths()
-    )
+    from rasterio.features import geometry_mask
+    from rasterio.windows import Window
+
+    inverse = ~prob_dataset.transform
+    xs, ys = zip(*(inverse * corner for corner in ((polygon.bounds[0], polygon.bounds[1]),
+                                                   (polygon.bounds[2], polygon.bounds[3]))))
+    # Offsets rounded down and ends up, clamped to the raster: slivers still get a (small) window.
+    col0, col1 = max(0, math.floor(min(xs))), min(prob_dataset.width, math.ceil(max(xs)))
+    row0, row1 = max(0, math.floor(min(ys))), min(prob_dataset.height, math.ceil(max(ys)))
+    if col1 <= col0 or row1 <= row0:
+        return 0.0, 0.0
+    window = Window(col0, row0, col1 - col0, row1 - row0)
     values = prob_dataset.read(1, window=window)
     inside = ~geometry_mask([polygon], values.shape, prob_dataset.window_transform(window), all_touched=False)
     if not inside.any():

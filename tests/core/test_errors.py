@@ -430,7 +430,7 @@ def test_failing_temporary_polygonize_and_probability_export(tmp_path, model, mo
     with pytest.raises(OutputError, match="Cannot write the probability raster"):
         run(utm_roofs(tmp_path), model, workdir, gsd_m=0, probability_path=str(tmp_path / "no" / "p.tif"))
 
-    def broken(mask_path, gpkg_path):
+    def broken(mask_path, gpkg_path, progress=None):
         raise RuntimeError("sqlite3_exec failed: database or disk is full")
 
     monkeypatch.setattr(pipeline, "polygonize_mask", broken)

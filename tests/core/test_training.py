@@ -137,7 +137,8 @@ def test_area_layer_marks_unlabelled_pixels_ignored(kampala, tmp_path) -> None:
     image, label = place.read_chip(0, 0, 128, 128, np.full(3, 0.5, np.float32))
     assert image.shape == (3, 128, 128)
     # The grid is in UTM, so the raster's edges are a pixel off its rows and columns; hence margins.
-    assert (label[2:-2, 2:60] != IGNORE).all() and (label[:, 68:] == IGNORE).all()
+    # The image's internal mask (unflown pixels) is IGNORE too, hence "nearly all" on the labelled half.
+    assert (label[2:-2, 2:60] != IGNORE).mean() > 0.99 and (label[:, 68:] == IGNORE).all()
     assert (label[:, :60] == 1).any()  # buildings on the labelled half
 
 

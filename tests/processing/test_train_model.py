@@ -36,7 +36,7 @@ def _params(data: dict[str, str], tmp_path: Path, **changes) -> dict:
     params = {"INPUT": [data["train"]], "FOOTPRINTS": data["labels"], "VALIDATION_RASTER": data["val"],
               "VALIDATION_FOOTPRINTS": data["labels"], "INIT_MODEL": data["tiny"], "RESOLUTION": 0.6,
               "EPOCHS": 2, "STEPS_PER_EPOCH": 2, "BATCH_SIZE": 2, "CHIP_SIZE": 128, "LEARNING_RATE": 0.01,
-              "DEVICE": 1, "OUTPUT_MODEL": str(tmp_path / "model.safetensors")}
+              "DEVICE": "cpu", "OUTPUT_MODEL": str(tmp_path / "model.safetensors")}
     params.update(changes)
     return params
 
