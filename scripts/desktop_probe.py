@@ -248,9 +248,8 @@ def dialog_scenario() -> None:
     report["no_threading_flag"] = bool(algorithm.flags() & algorithm.FlagNoThreading)
     dialog = processing.createAlgorithmDialog(ALGORITHM, {"INPUT": layer, "OUTPUT": output})
     KEEP.append(dialog)
-    dialog.resize(980, 720)
-    dialog.move(150, 60)
     dialog.show()
+    dialog.setGeometry(150, 60, 980, 720)  # after show(): QGIS restores the last dialog's geometry on show
     started = time.monotonic()
 
     def finished(successful: bool, results: dict) -> None:
@@ -291,9 +290,8 @@ def batch_scenario() -> None:
     dialog = BatchAlgorithmDialog(QgsApplication.processingRegistry().createAlgorithmById(ALGORITHM),
                                   parent=iface.mainWindow())
     KEEP.append(dialog)
-    dialog.resize(1270, 450)
-    dialog.move(5, 40)
     dialog.show()
+    dialog.setGeometry(5, 40, 1270, 450)  # after show(), as above
     panel = dialog.mainWidget()
     panel.addRow(len(inputs) - 1)  # the panel starts with one row
     panel.checkLoadLayersOnCompletion.setChecked(True)

@@ -132,7 +132,8 @@ def read_config(path: str | os.PathLike[str]) -> ModelConfig:
     path = Path(path)
     _sniff(path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        # framework="numpy": reading the header must not import torch (checkParameterValues runs on the GUI thread).
+        with safe_open(str(path), framework="numpy") as handle:
             metadata = handle.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise ModelFileError(f"Model file {path} is corrupt or truncated and cannot be read ({exc}). Copy it "

@@ -81,7 +81,7 @@ class TritonGuard:
     checkParameterValues). Seen under Xvfb in tests/test_desktop.py, on the Toolbox's worker thread and on
     the main thread alike: it is not a threading problem. So the torch algorithms keep QGIS's default of
     running on a worker thread (no FlagNoThreading): QGIS stays responsive, Cancel works, and the dialog test
-    shows torch importing and running there. Triton only serves torch.compile on GPUs, which we do not use.
+    shows the model being built and run there. Triton only serves torch.compile on GPUs, which we do not use.
 
     The check runs when ``triton`` is first imported, whichever code imports torch and whenever Mesa came in.
     """
