@@ -35,6 +35,8 @@ class PostProcessOptions:
     min_area_m2: float = 4.0
     simplify_m: float = 0.25
     fill_holes_m2: float = 4.0
+    regularize: str = ""  # "" = off, else a building_extractor.core.regularize mode (e.g. "right_angles")
+    regularize_tolerance_m: float = 0.75
 
 
 def polygonize_mask(mask_path: str, gpkg_path: str, progress: Progress | None = None) -> int:
@@ -105,7 +107,22 @@ def clean_polygon(polygon: Any, options: PostProcessOptions) -> Any | None:
     parts = [fill_small_holes(p, options.fill_holes_m2) for p in parts if p.area >= options.min_area_m2]
     if not parts:
         return None
-    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
+    polygon = parts[0] if len(parts) == 1 else MultiPolygon(parts)
+    return regularized(polygon, options) if options.regularize else polygon
+
+
+def regularized(polygon: Any, options: PostProcessOptions) -> Any:
+    """Straight walls and right angles (LOD0), kept only where they stay close to the mask (IoU guard).
+
+    Buildings from one mask never touch (4-connected blobs), so each is regularized on its own here; the
+    regularize_buildings algorithm also prevents overlaps between arbitrary input polygons.
+    """
+    from .regularize import RegularizeOptions, regularize_geometry
+
+    settings = RegularizeOptions(mode=options.regularize, tolerance=options.regularize_tolerance_m,
+                                 min_hole_area=options.fill_holes_m2, prevent_overlaps=False)
+    result = regularize_geometry(polygon, settings)
+    return result.geometry if result.geometry is not None and not result.geometry.is_empty else polygon
 
 
 def probability_stats(prob_dataset: Any, polygon: Any) -> tuple[float, float]:

@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBand,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterNumber,
@@ -29,12 +30,14 @@ from qgis.PyQt.QtCore import QVariant
 from ..core.errors import BuildingExtractorError
 from ..core.model_file import read_config
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
+from ..core.regularize import MODES
 from ..core.vectorize import PostProcessOptions
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, default_model_path, run_core
 from .layer_reader import MAX_AREA_KM2 as DEFAULT_MAX_AREA_KM2
 from .layer_reader import is_file_layer, raster_for_layer
 from .outputs import destination_problem, destination_warning, discard_output, style_by_confidence
 
+REGULARIZE_MODES = ("none", *MODES)
 FIELDS = (("id", QVariant.Int), ("confidence", QVariant.Double), ("max_probability", QVariant.Double),
           ("area_m2", QVariant.Double), ("perimeter_m", QVariant.Double))
 
@@ -49,7 +52,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
 
     INPUT, BANDS, MODEL, RESOLUTION, DEVICE = "INPUT", "BANDS", "MODEL", "RESOLUTION", "DEVICE"
     BATCH_SIZE, TILE_SIZE, OVERLAP, THRESHOLD = "BATCH_SIZE", "TILE_SIZE", "OVERLAP", "THRESHOLD"
-    MIN_AREA, SIMPLIFY, FILL_HOLES = "MIN_AREA", "SIMPLIFY", "FILL_HOLES"
+    MIN_AREA, SIMPLIFY, FILL_HOLES, REGULARIZE = "MIN_AREA", "SIMPLIFY", "FILL_HOLES", "REGULARIZE"
     OUTPUT, OUTPUT_PROBABILITY = "OUTPUT", "OUTPUT_PROBABILITY"
     EXTENT, MAX_AREA_KM2 = "EXTENT", "MAX_AREA_KM2"
 
@@ -67,7 +70,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             self.BANDS, self.tr("Bands (default: red, green, blue by colour interpretation, else the first 3)"),
             parentLayerParameterName=self.INPUT, optional=True, allowMultiple=True))
         self.add_model_parameter(self.MODEL, "Model file (empty: default model shipped with the plugin)")
-        self.addParameter(number(self.RESOLUTION, self.tr("Processing resolution in m/px (empty: the model's; 0: native)"),
+        self.addParameter(number(self.RESOLUTION,
+                                 self.tr("Processing resolution in m/px (empty: the model's; 0: native)"),
                                  number.Double, None, optional=True, minValue=0.0))
         self.add_device_parameters(self.DEVICE, self.BATCH_SIZE, 4)
         self.add_advanced(number(self.TILE_SIZE, self.tr("Tile size in px (empty: the model's)"), number.Integer,
@@ -84,6 +88,9 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                                  minValue=0.0))
         self.add_advanced(number(self.FILL_HOLES, self.tr("Fill holes smaller than (m²)"), number.Double, 4.0,
                                  minValue=0.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.REGULARIZE, self.tr("Regularize footprints (straight walls, LOD0)"), options=list(REGULARIZE_MODES),
+            defaultValue="none", usesStaticStrings=True))
         self.add_advanced(number(self.MAX_AREA_KM2, self.tr("Largest area read from web and other non-file layers "
                                                             "(km²)"), number.Double, DEFAULT_MAX_AREA_KM2,
                                  minValue=0.001))
@@ -191,6 +198,10 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             value = value.sink.staticValue()
         return value not in (None, "")
 
+    def _regularize_mode(self, parameters: dict, context: Any) -> str:
+        mode = self.parameterAsEnumString(parameters, self.REGULARIZE, context) or "none"
+        return "" if mode == "none" else mode
+
     def _optional_number(self, parameters: dict, name: str, context: Any, integer: bool = False) -> Any:
         if parameters.get(name) in (None, ""):
             return None
@@ -214,7 +225,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             post=PostProcessOptions(
                 min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
                 simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
-                fill_holes_m2=self.parameterAsDouble(parameters, self.FILL_HOLES, context)),
+                fill_holes_m2=self.parameterAsDouble(parameters, self.FILL_HOLES, context),
+                regularize=self._regularize_mode(parameters, context)),
             probability_path=(self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITY, context) or None
                               if self._probability_wanted(parameters) else None),
         )

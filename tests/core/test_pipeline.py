@@ -118,3 +118,23 @@ def test_cancel_stops_and_removes_temporary_files(tmp_path, monkeypatch) -> None
         list(extract_buildings(str(path), options, progress))
     assert progress.calls <= 5  # stopped within a batch or two of the request
     assert os.listdir(workdir) == []
+
+
+def test_regularize_option_gives_right_angled_footprints(tmp_path, monkeypatch) -> None:
+    """REGULARIZE=right_angles turns a pixel blob of a rotated roof into a 4-corner rectangle."""
+    from PIL import Image, ImageDraw
+
+    model = use_bright_roof_model(monkeypatch, tmp_path)
+    canvas = Image.new("L", (120, 120), 40)
+    ImageDraw.Draw(canvas).polygon([(30, 40), (80, 20), (95, 58), (45, 78)], fill=220)  # rotated rectangle
+    data = np.repeat(np.asarray(canvas)[None], 3, axis=0)
+    path = write_raster(tmp_path / "rotated.tif", data, UTM, Affine(0.3, 0, 500000, 0, -0.3, 100000))
+    post = PostProcessOptions(min_area_m2=1.0, simplify_m=0.25, regularize="right_angles")
+    buildings = list(extract_buildings(str(path), ExtractionOptions(model, gsd_m=0, post=post)))
+    assert len(buildings) == 1
+    polygon = wkb.loads(buildings[0].wkb)
+    corners = np.asarray(polygon.exterior.coords)[:-1]
+    assert len(corners) == 4
+    edges = np.diff(np.vstack([corners, corners[:1]]), axis=0)
+    for a, b in zip(edges, np.roll(edges, -1, axis=0)):
+        assert abs(np.dot(a, b)) / (np.linalg.norm(a) * np.linalg.norm(b)) < 0.02  # right angles
