@@ -6,11 +6,13 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 QGIS_PROCESS = ROOT / "bin" / "qgis_process"
-ALGORITHM_IDS = ("extract_buildings_unet", "extract_buildings_maskrcnn", "train_model", "evaluate_buildings")
+ALGORITHM_IDS = ("extract_buildings_unet", "extract_buildings_maskrcnn", "train_model", "evaluate_buildings",
+                 "regularize_buildings", "building_heights")
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +64,95 @@ def test_run_extracts_buildings_from_the_shipped_sample_as_json(tmp_path):
     names = {layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())}
     assert {"confidence", "area_m2", "perimeter_m"} <= names
     assert layer.GetFeatureCount() > 10  # a town centre: many buildings
+
+
+def _read_layer(path: Path) -> tuple[list[dict], list, int]:
+    """Attribute rows, shapely geometries and the OGR geometry type of the first layer of ``path``."""
+    from osgeo import ogr
+    from shapely import wkb
+
+    dataset = ogr.Open(str(path))
+    layer = dataset.GetLayer(0)
+    rows, geometries = [], []
+    for feature in layer:
+        rows.append(feature.items())
+        geometries.append(wkb.loads(bytes(feature.GetGeometryRef().ExportToIsoWkb())))
+    return rows, geometries, layer.GetGeomType()
+
+
+def test_run_regularizes_real_footprints_from_a_geographic_layer(shared_data, tmp_path):
+    source = shared_data / "kampala" / "buildings.geojson"  # OSM footprints in EPSG:4326
+    output = tmp_path / "regularized.gpkg"
+    proc = qgis_process("--json", "run", "building_extractor:regularize_buildings", "--", f"INPUT={source}",
+                        "MODE=1", "TOLERANCE=0.75", f"OUTPUT={output}", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    answer = json.loads(proc.stdout)
+    assert answer["results"]["OUTPUT"] == str(output)
+    assert "Working in EPSG:32636" in " ".join(answer["log"]["info"])  # metres in the UTM zone
+
+    rows, geometries, _ = _read_layer(output)
+    assert len(rows) == 206 and {"osm_id", "regularized", "reg_method", "reg_iou"} <= set(rows[0])
+    regularized = [r for r in rows if r["regularized"]]
+    assert len(regularized) > 0.9 * len(rows)
+    assert {r["reg_method"] for r in regularized} <= {"right_angles_diagonals", "circle"}
+    assert all(r["reg_iou"] >= 0.8 for r in regularized)
+    assert all(g.is_valid and g.area > 0 for g in geometries)
+    from shapely.ops import unary_union
+
+    # no two buildings overlap: the union covers exactly the sum of the areas (shared walls add nothing)
+    assert unary_union(geometries).area == pytest.approx(sum(g.area for g in geometries), rel=1e-9)
+
+
+def test_run_building_heights_writes_statistics_blocks_and_cityjson(tmp_path):
+    import rasterio
+    from osgeo import ogr, osr
+    from rasterio.transform import from_origin
+
+    heights = np.zeros((200, 200), "float32")  # 0.5 m pixels, x 500000..500100 m, y 0..100 m
+    heights[100:120, 20:40] = 6.0  # house: x 10..20, y 40..50
+    heights[100:120, 60:80] = 4.0  # two levels: x 30..40 at 4 m ...
+    heights[100:120, 80:100] = 10.0  # ... and x 40..50 at 10 m
+    ndsm = tmp_path / "ndsm.tif"
+    with rasterio.open(ndsm, "w", driver="GTiff", width=200, height=200, count=1, dtype="float32",
+                       crs="EPSG:32636", transform=from_origin(500000.0, 100.0, 0.5, 0.5), nodata=-9999.0) as dst:
+        dst.write(heights, 1)
+    footprints = tmp_path / "footprints.gpkg"
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32636)
+    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(str(footprints))
+    layer = dataset.CreateLayer("buildings", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("name", ogr.OFTString))
+    for name, (x0, x1) in {"house": (10, 20), "two_levels": (30, 50), "away": (300, 310)}.items():
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField("name", name)
+        x0, x1 = 500000 + x0, 500000 + x1
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POLYGON(({x0} 40,{x1} 40,{x1} 50,{x0} 50,{x0} 40))"))
+        layer.CreateFeature(feature)
+    dataset = layer = None  # flush
+
+    output, blocks, cityjson = tmp_path / "heights.gpkg", tmp_path / "blocks.gpkg", tmp_path / "b.city.json"
+    proc = qgis_process("--json", "run", "building_extractor:building_heights", "--", f"INPUT={footprints}",
+                        f"HEIGHTS={ndsm}", "BUFFER=0.5", f"OUTPUT={output}", f"OUTPUT_3D={blocks}",
+                        f"CITYJSON={cityjson}", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["results"] == {"OUTPUT": str(output), "OUTPUT_3D": str(blocks),
+                                                  "CITYJSON": str(cityjson)}
+
+    rows = {r["name"]: r for r in _read_layer(output)[0]}
+    house, two, away = rows["house"], rows["two_levels"], rows["away"]
+    assert house["height_min"] == house["height_max"] == house["height_median"] == 6.0
+    assert house["pixel_count"] == 18 * 18  # the 0.5 m inward buffer leaves 9 m x 9 m of the 10 m house
+    assert (two["height_min"], two["height_max"], two["height_median"], two["height_p90"]) == (4.0, 10.0, 7.0, 10.0)
+    assert two["pixel_count"] == 38 * 18  # 19 m x 9 m
+    assert away["pixel_count"] == 0 and away["height_median"] is None
+
+    block_rows, solids, geometry_type = _read_layer(blocks)
+    assert ogr.GeometryTypeToName(geometry_type) == "3D Multi Polygon"
+    assert sorted(r["name"] for r in block_rows) == ["house", "two_levels"]
+    tops = {r["name"]: max(z for face in g.geoms for *_, z in face.exterior.coords)
+            for r, g in zip(block_rows, solids)}
+    assert tops == {"house": 6.0, "two_levels": 7.0}  # roofs at height_median
+
+    document = json.loads(cityjson.read_text())
+    assert document["type"] == "CityJSON" and len(document["CityObjects"]) == 2
+    assert {g["type"] for o in document["CityObjects"].values() for g in o["geometry"]} == {"Solid"}

@@ -19,6 +19,7 @@ import numpy as np
 from .errors import BuildingExtractorError
 from .labels import rasterize_window
 from .progress import Progress, SilentProgress, check_canceled
+from .spatial_index import SpatialIndex
 
 DEFAULT_PIXEL_SIZE_M = 0.25
 DEFAULT_BLOCK_PX = 2048
@@ -174,33 +175,6 @@ def clean_polygons(polygons: PolygonSet, progress: Progress) -> PolygonSet:
     return PolygonSet(kept, polygons.crs_wkt, ids, polygons.name)
 
 
-class _Index:
-    """STRtree over geometries that answers with list indices on shapely 1.8 and 2.x."""
-
-    def __init__(self, geometries: Sequence[Any]) -> None:
-        import warnings
-
-        from shapely.strtree import STRtree
-
-        self.geometries = list(geometries)
-        self.tree = None
-        if self.geometries:
-            try:  # shapely 1.8: query returns geometries, query_items returns the stored items
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # ShapelyDeprecationWarning about ``items``
-                    self.tree = STRtree(self.geometries, items=list(range(len(self.geometries))))
-            except TypeError:  # shapely 2: query returns indices
-                self.tree = STRtree(self.geometries)
-
-    def query(self, geom: Any) -> list[int]:
-        """Indices of geometries whose bounding box meets ``geom``'s."""
-        if self.tree is None:
-            return []
-        if hasattr(self.tree, "query_items"):
-            return sorted(int(i) for i in self.tree.query_items(geom))
-        return sorted(int(i) for i in self.tree.query(geom))
-
-
 # --- pixel metrics --------------------------------------------------------------------------------------
 def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den > 0 else 0.0
@@ -241,7 +215,7 @@ def pixel_metrics(predicted: Sequence[Any], reference: Sequence[Any], area: Sequ
             f"The evaluation area is {width} x {height} pixels at {pixel_size} m: too large. Give a smaller area or "
             "extent, or a larger pixel size (check also that the layers' CRSs are right).")
     top = y0 + height * pixel_size
-    indexes = [_Index(predicted), _Index(reference), _Index(area)]
+    indexes = [SpatialIndex(predicted), SpatialIndex(reference), SpatialIndex(area)]
     counts = np.zeros(4, np.int64)  # tp, fp, fn, tn
     blocks = [(r, c) for r in range(0, height, block_px) for c in range(0, width, block_px)]
     for done, (row, col) in enumerate(blocks):
@@ -268,7 +242,7 @@ def _bounds_of(geometries: Iterable[Any]) -> tuple[float, float, float, float]:
 # --- building matching ----------------------------------------------------------------------------------
 def candidate_pairs(predicted: Sequence[Any], reference: Sequence[Any]) -> list[tuple[float, int, int]]:
     """(IoU, predicted index, reference index) of every overlapping pair, highest IoU first."""
-    index = _Index(reference)
+    index = SpatialIndex(reference)
     pairs = []
     for i, pred in enumerate(predicted):
         for j in index.query(pred):

@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import BuildingExtractorError
 from .progress import Progress, SilentProgress, check_canceled
+from .spatial_index import SpatialIndex
 
 MODES = ("right_angles", "right_angles_diagonals", "any_angle", "circle")
 NEAR_AXIS = math.radians(8.0)  # any_angle mode: edges this close to the main axes are snapped to them
@@ -404,8 +405,6 @@ def regularize_buildings(geometries: Sequence[Any], options: RegularizeOptions |
     ``geometries`` are shapely polygons in a metric CRS (None or empty entries give None). The result keeps
     the input order; an entry is None when nothing is left of a building (e.g. an exact duplicate).
     """
-    from shapely.strtree import STRtree
-
     options = options or RegularizeOptions()
     options.validate()
     progress = progress or SilentProgress()
@@ -414,15 +413,15 @@ def regularize_buildings(geometries: Sequence[Any], options: RegularizeOptions |
     valid = [i for i, g in enumerate(inputs) if g is not None and not g.is_empty]
     order = sorted(valid, key=lambda i: -inputs[i].area)
     reach = {i: inputs[i].buffer(4 * options.tolerance).envelope for i in valid}
-    tree = STRtree(list(reach.values())) if reach else None
-    index_of = {id(g): i for i, g in reach.items()}
+    keys = list(reach)
+    tree = SpatialIndex([reach[i] for i in keys])
     for count, i in enumerate(order):
         if count % 50 == 0:
             check_canceled(progress)
             progress.set_fraction(count / max(1, len(order)))
         result = regularize_geometry(inputs[i], options)
-        if options.prevent_overlaps and tree is not None:
-            neighbours = (index_of[id(g)] for g in tree.query(reach[i]))
+        if options.prevent_overlaps:
+            neighbours = (keys[k] for k in tree.query(reach[i]))
             placed = [results[j].geometry for j in neighbours if j != i and results[j] is not None]
             result = _avoid(result, placed, inputs[i], options)
         results[i] = result if result is not None and not result.geometry.is_empty else None

@@ -19,6 +19,7 @@ from .labels import rasterize_window, read_polygons
 from .model_file import ModelConfig, save_model_file
 from .progress import Progress, SilentProgress
 from .raster_source import RasterSource
+from .spatial_index import SpatialIndex
 
 IGNORE = 255
 
@@ -83,19 +84,10 @@ class _Place:
         self.polygons = read_polygons(source.footprints, grid.crs_wkt, bounds)
         self.area = read_polygons(source.area, grid.crs_wkt, bounds) if source.area else None
         self.val_blocks: list[tuple[int, int, int, int]] = []
-        self.tree = None
-        if self.polygons:
-            from shapely.strtree import STRtree
-
-            self.tree = STRtree(self.polygons)
+        self.index = SpatialIndex(self.polygons)
 
     def polygons_in(self, geom: Any) -> list[Any]:
-        if self.tree is None:
-            return []
-        hits = self.tree.query(geom)
-        if len(hits) and not hasattr(hits[0], "geom_type"):  # shapely 2 returns indices
-            hits = [self.polygons[i] for i in hits]
-        return list(hits)
+        return [self.polygons[i] for i in self.index.query(geom)]
 
     def read_chip(self, row: int, col: int, size: int, out_size: int, mean: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
