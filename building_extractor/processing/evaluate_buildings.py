@@ -36,6 +36,7 @@ from ..core.metrics import (
     write_json,
 )
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .outputs import style_by_category
 
 STATUS_COLOURS = {"TP": "#1a9641", "FP": "#d7191c", "FN": "#2b83ba"}
 # Metrics returned as output values (building ones at the first IoU threshold).
@@ -138,7 +139,7 @@ class EvaluateBuildings(BaseAlgorithm):
 
     def postProcessAlgorithm(self, context, feedback):
         if self._dest_id:
-            style_by_status(self._dest_id, context)
+            style_by_category(self._dest_id, context, "status", STATUS_COLOURS)
         return {}
 
     # --- helpers --------------------------------------------------------------------------------------
@@ -240,27 +241,3 @@ def _flat_geometry(geometry: QgsGeometry) -> QgsGeometry | None:
     abstract.dropZValue()
     abstract.dropMValue()
     return flat
-
-
-def style_by_status(layer_id: str, context) -> None:
-    """Outline TP green, FP red and FN blue, with no fill, so imagery stays visible."""
-    from qgis.core import (
-        QgsCategorizedSymbolRenderer,
-        QgsProcessingUtils,
-        QgsRendererCategory,
-        QgsSymbol,
-    )
-    from qgis.PyQt.QtGui import QColor
-
-    layer = QgsProcessingUtils.mapLayerFromString(layer_id, context)
-    if layer is None or layer.fields().indexOf("status") < 0:
-        return
-    categories = []
-    for status, colour in STATUS_COLOURS.items():
-        symbol = QgsSymbol.defaultSymbol(QgsWkbTypes.PolygonGeometry)
-        symbol.symbolLayer(0).setBrushStyle(0)  # Qt.NoBrush
-        symbol.symbolLayer(0).setStrokeColor(QColor(colour))
-        symbol.symbolLayer(0).setStrokeWidth(0.6)
-        categories.append(QgsRendererCategory(status, symbol, status))
-    layer.setRenderer(QgsCategorizedSymbolRenderer("status", categories))
-    layer.triggerRepaint()

@@ -92,31 +92,46 @@ def discard_output(destination: str | None, dest_id: str | None = None) -> None:
                 pass
 
 
-def style_by_confidence(layer_id: str, context: Any) -> None:
-    """Outline buildings in colours graded by confidence, with no fill (imagery stays visible)."""
-    from qgis.core import (
-        QgsClassificationEqualInterval,
-        QgsFillSymbol,
-        QgsGraduatedSymbolRenderer,
-        QgsProcessingUtils,
-        QgsSimpleLineSymbolLayer,
-        QgsStyle,
-    )
+def outline_symbol(colour: str | None = None) -> Any:
+    """A polygon symbol drawn as an outline only (imagery stays visible); symbol colour = line colour."""
+    from qgis.core import QgsFillSymbol, QgsSimpleLineSymbolLayer
+    from qgis.PyQt.QtGui import QColor
 
-    layer = QgsProcessingUtils.mapLayerFromString(layer_id, context)
-    if layer is None or layer.fields().indexOf("confidence") < 0:
-        return
     symbol = QgsFillSymbol()
     outline = QgsSimpleLineSymbolLayer()
     outline.setWidth(0.6)
     # changeSymbolLayer takes ownership; QgsFillSymbol([layer]) does not and crashes QGIS later.
     symbol.changeSymbolLayer(0, outline)
+    if colour:
+        symbol.setColor(QColor(colour))
+    return symbol
+
+
+def style_by_confidence(layer_id: str, context: Any) -> None:
+    """Outline buildings in colours graded by confidence (red low, green high)."""
+    from qgis.core import QgsClassificationEqualInterval, QgsGraduatedSymbolRenderer, QgsProcessingUtils, QgsStyle
+
+    layer = QgsProcessingUtils.mapLayerFromString(layer_id, context)
+    if layer is None or layer.fields().indexOf("confidence") < 0:
+        return
     renderer = QgsGraduatedSymbolRenderer("confidence")
-    renderer.setSourceSymbol(symbol)  # outline only: the class colour is the line colour
+    renderer.setSourceSymbol(outline_symbol())
     renderer.setClassificationMethod(QgsClassificationEqualInterval())
     ramp = QgsStyle.defaultStyle().colorRamp("RdYlGn")
     if ramp is not None:
         renderer.setSourceColorRamp(ramp)
     renderer.updateClasses(layer, 5)
     layer.setRenderer(renderer)
+    layer.triggerRepaint()
+
+
+def style_by_category(layer_id: str, context: Any, field: str, colours: dict[str, str]) -> None:
+    """Outline features in one colour per value of ``field`` (e.g. TP / FP / FN)."""
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsProcessingUtils, QgsRendererCategory
+
+    layer = QgsProcessingUtils.mapLayerFromString(layer_id, context)
+    if layer is None or layer.fields().indexOf(field) < 0:
+        return
+    categories = [QgsRendererCategory(value, outline_symbol(colour), value) for value, colour in colours.items()]
+    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
     layer.triggerRepaint()
