@@ -13,8 +13,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from building_extractor.core.model_file import update_config  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
 from building_extractor.core.training import Trainer, TrainingOptions, TrainingSource  # noqa: E402
+
+DESCRIPTION = ("Default building model of building_extractor: U-Net with an ImageNet-initialised EfficientNet-Lite0 "
+               "encoder, trained at 0.3 m on drone orthophotos of Banepa (Nepal) and Zanzibar (Tanzania); Kampala "
+               "(Uganda) held out for testing. See MODELS.md.")
+ATTRIBUTION = ("Trained on OpenAerialMap imagery (CC-BY-4.0; Banepa: image 62d85d11d8499800053796c1; Zanzibar from "
+               "hotosm/fAIr-utilities sample data) with building footprints (c) OpenStreetMap contributors (ODbL).")
 
 
 def main() -> None:
@@ -43,7 +50,9 @@ def main() -> None:
                               patience=args.patience)
     trainer = Trainer(sources, options, args.output, checkpoint_dir=args.checkpoints,
                       progress=SilentProgress(verbose=True))
-    print("wrote", trainer.run())
+    output = trainer.run()
+    update_config(output, name="default-unet-efficientnet_lite0-0.3m", description=DESCRIPTION, attribution=ATTRIBUTION)
+    print("wrote", output)
 
 
 if __name__ == "__main__":

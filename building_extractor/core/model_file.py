@@ -174,4 +174,25 @@ def save_model_file(
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     save_file(tensors, str(tmp), metadata={CONFIG_KEY: config.to_json()})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; model files are meant to be shared
     os.replace(tmp, path)
+
+
+def update_config(path: str | os.PathLike[str], **fields: Any) -> ModelConfig:
+    """Rewrite a model file's description fields (name, attribution, ...) keeping its weights bit for bit."""
+    from safetensors.torch import load_file, save_file
+
+    config = read_config(path)
+    for name, value in fields.items():
+        if name not in ModelConfig.__dataclass_fields__:
+            raise ModelFileError(f"Unknown model config field {name!r}.")
+        setattr(config, name, value)
+    tensors = load_file(str(path))
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    save_file(tensors, str(tmp), metadata={CONFIG_KEY: config.to_json()})
+    os.chmod(tmp, path.stat().st_mode & 0o777)
+    os.replace(tmp, path)
+    return config
