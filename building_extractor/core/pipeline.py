@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -120,6 +121,23 @@ def check_options(options: ExtractionOptions, config: ModelConfig, tile: int, th
             raise BuildingExtractorError(f"{name} must be 0 or more; got {value}.")
 
 
+@contextmanager
+def bounded_gdal_cache(megabytes: int = 256) -> Iterator[None]:
+    """Cap GDAL's block cache during a run (restored afterwards).
+
+    GDAL's default cache is 5 % of RAM and fills with blocks of the rasters we stream through, so peak memory
+    would grow with the raster up to that cap; a fixed cap keeps it flat (see BENCHMARKS.md).
+    """
+    from osgeo import gdal
+
+    previous = gdal.GetCacheMax()
+    gdal.SetCacheMax(min(previous, megabytes * 2**20))
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(previous)
+
+
 def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions, progress: Progress | None = None,
                       run: ExtractionRun | None = None) -> Iterator[Building]:
     """Yield buildings found in a raster (a GDAL path or a :class:`RasterInput`); temporary files are removed
@@ -147,6 +165,8 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
                           "Choose a writable temporary folder with free space (Processing ▸ Options ▸ General, "
                           "or the TMPDIR environment variable).") from exc
     started = time.perf_counter()
+    cache = ExitStack()
+    cache.enter_context(bounded_gdal_cache())
     try:
         with open_raster(raster_path, gsd, options.bands, config.band_count, run.warnings, config.bands,
                          native_if_unreferenced=options.gsd_m is None) as source:
@@ -191,6 +211,7 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
             export_probability(prob_path, options.probability_path)
         run.timings["total"] = time.perf_counter() - started
     finally:
+        cache.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
