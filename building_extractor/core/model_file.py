@@ -109,7 +109,10 @@ def _sniff(path: Path) -> None:
     size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(9)
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
+    # A safetensors file starts with its header length (8 bytes, little-endian) and then "{". Test that
+    # first: the length's low byte may well be 0x80, the pickle protocol marker.
+    looks_safetensors = size >= 9 and head[8:9] == b"{"
+    if not looks_safetensors and (head[:4] == b"PK\x03\x04" or head[:1] == b"\x80"):
         raise ModelFileError(
             f"{path.name} is a PyTorch pickle checkpoint. Pickle files can run arbitrary code when loaded, "
             "so building_extractor refuses them. Export the model to a building_extractor .safetensors "

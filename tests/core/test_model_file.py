@@ -25,3 +25,15 @@ def test_shipped_model_describes_itself() -> None:
     assert 0 < config.threshold < 1 and config.gsd_m > 0
     assert "OpenStreetMap" in config.attribution and config.metrics.get("val_iou", 0) > 0.5
     assert os.path.getsize(default_model_path()) < 25 * 2**20
+
+
+def test_header_length_with_pickle_marker_byte_is_not_taken_for_pickle(tmp_path) -> None:
+    """Regression: a header of 128 + 256·k bytes starts the file with 0x80, the pickle protocol byte."""
+    for pad in range(256):
+        path = tmp_path / "m.safetensors"
+        save_model_file(path, ModelConfig(name="x" * pad), {"w": torch.zeros(1)})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        raise AssertionError("no name length gave a 0x80 first byte")
+    assert read_config(path).name.startswith("x")
