@@ -33,9 +33,8 @@ def model_throughput(device: str, batches: int = 5) -> dict[str, float]:
     import torch
 
     from building_extractor.core.inference import Predictor
-    from building_extractor.core.models import load_model
+    from building_extractor.core.models import load_model, resolve_device
     from building_extractor.core.progress import SilentProgress
-    from building_extractor.core.training import resolve_device
 
     config, model = load_model(str(MODEL))
     predictor = Predictor(model, resolve_device(device), SilentProgress())

@@ -204,7 +204,7 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
         writer = ProbabilityWriter(prob_path, mask_path, grid, threshold)
     except OSError as exc:
         raise temp_write_error(prob_path, exc) from exc
-    accumulator = StripAccumulator(grid.width, grid.height, tile, tile - overlap, 1, writer)
+    accumulator = StripAccumulator(grid.width, grid.height, tile, writer)
     predictor = Predictor(model, device, progress)
     reader = TileReader(source, config, tile, batch_size, tiles, progress)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ModelFileError
+from .errors import DeviceError, ModelFileError
 from .model_file import ModelConfig, load_model_file
 
 # Encoders offered to users; all are timm models that smp wraps as "tu-<name>".
@@ -106,3 +106,22 @@ def init_pretrained_encoder(model: Any, config: ModelConfig) -> bool:
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     encoder.load_state_dict(usable, strict=False)
     return len(usable) > 0
+
+
+def resolve_device(name: str) -> Any:
+    """torch.device for auto / cpu / cuda, with a clear error when CUDA is asked for but absent."""
+    import torch
+
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"DEVICE={name} was asked for, but torch {torch.__version__} sees no CUDA GPU "
+                f"(torch.cuda.is_available() is False, CUDA build: {torch.version.cuda}). Use DEVICE=auto or cpu."
+            )
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise DeviceError(f"Unknown DEVICE {name!r}; use auto, cpu or cuda.")

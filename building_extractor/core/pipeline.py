@@ -145,7 +145,7 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
 
     Geometries are in the raster's CRS. ``run`` (if given) is filled with the settings used and timings.
     """
-    from .training import resolve_device
+    from .models import resolve_device
 
     progress = progress or SilentProgress()
     config, model = load_cached_model(options.model_path)

@@ -18,12 +18,13 @@ from .tiling import blend_window
 class StripAccumulator:
     """Weighted-sum accumulator over a rolling band of rows, flushing finished rows to writers."""
 
-    def __init__(self, width: int, height: int, tile: int, stride: int, max_rows_ahead: int,
-                 writer: ProbabilityWriter) -> None:
-        self.width, self.height, self.tile, self.stride = width, height, tile, stride
+    def __init__(self, width: int, height: int, tile: int, writer: ProbabilityWriter) -> None:
+        self.width, self.height, self.tile = width, height, tile
         self.writer = writer
         self.top = 0  # first row of the grid held in the buffer
-        rows = tile + stride * max(1, max_rows_ahead)
+        # Rows are flushed after the last tile of a tile row, before the next row's tiles arrive, so one tile
+        # height of rows suffices; _grow covers callers that add further ahead.
+        rows = tile
         # Columns padded by a tile so tiles past the right edge need no special case.
         self.sum = np.zeros((rows, width + tile), np.float32)
         self.weight = np.zeros((rows, width + tile), np.float32)
@@ -32,7 +33,7 @@ class StripAccumulator:
     def add(self, row: int, col: int, prob: np.ndarray, valid: np.ndarray) -> None:
         """Add one tile's probabilities (tile × tile) at (row, col) of the grid."""
         r0 = row - self.top
-        if r0 < 0 or r0 + self.tile > self.sum.shape[0]:
+        if r0 + self.tile > self.sum.shape[0]:
             self._grow(r0 + self.tile)
             r0 = row - self.top
         window = blend_window(self.tile)

@@ -17,6 +17,7 @@ import numpy as np
 from .errors import BuildingExtractorError, Cancelled
 from .labels import rasterize_window, read_polygons
 from .model_file import ModelConfig, save_model_file
+from .models import resolve_device
 from .progress import Progress, SilentProgress
 from .raster_source import RasterSource
 from .spatial_index import SpatialIndex
@@ -169,27 +170,6 @@ def bce_dice_loss(logits: Any, target: Any) -> Any:
     inter = (prob * truth).sum()
     dice = 1 - (2 * inter + 1) / (prob.sum() + (truth * known).sum() + 1)
     return bce + dice
-
-
-def resolve_device(name: str) -> Any:
-    """torch.device for auto / cpu / cuda, with a clear error when CUDA is asked for but absent."""
-    import torch
-
-    from .errors import DeviceError
-
-    name = (name or "auto").lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise DeviceError(
-                f"DEVICE={name} was asked for, but torch {torch.__version__} sees no CUDA GPU "
-                f"(torch.cuda.is_available() is False, CUDA build: {torch.version.cuda}). Use DEVICE=auto or cpu."
-            )
-        return torch.device(name)
-    if name == "cpu":
-        return torch.device("cpu")
-    raise DeviceError(f"Unknown DEVICE {name!r}; use auto, cpu or cuda.")
 
 
 class Trainer:
