@@ -1,4 +1,4 @@
-"""Train the default U-Net on ../shared/data (the command behind `make train-default`).
+"""Train the default U-Net or Mask R-CNN on ../shared/data (`make train-default`, `make train-default-maskrcnn`).
 
 Held-out city: Kampala is never seen in training; validation for early stopping and threshold tuning uses
 spatial blocks of the training cities. Resumable: rerun the same command after an interruption.
@@ -15,11 +15,15 @@ sys.path.insert(0, str(ROOT))
 
 from building_extractor.core.model_file import update_config  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
-from building_extractor.core.training import Trainer, TrainingOptions, TrainingSource  # noqa: E402
+from building_extractor.core.training import TrainingOptions, TrainingSource, make_trainer  # noqa: E402
 
 DESCRIPTION = ("Default building model of building_extractor: U-Net with an ImageNet-initialised EfficientNet-Lite0 "
                "encoder, trained at 0.3 m on drone orthophotos of Banepa (Nepal) and Zanzibar (Tanzania); Kampala "
                "(Uganda) held out for testing. See MODELS.md.")
+MASKRCNN_DESCRIPTION = (
+    "Default building instance model of building_extractor: Mask R-CNN with an FPN on EfficientNet-Lite0, the encoder "
+    "initialised from the default U-Net, trained at 0.3 m on drone orthophotos of Banepa (Nepal) and Zanzibar "
+    "(Tanzania); Kampala (Uganda) held out for testing. See MODELS.md.")
 ATTRIBUTION = ("Trained on OpenAerialMap imagery (CC-BY-4.0; Banepa: image 62d85d11d8499800053796c1; Zanzibar from "
                "hotosm/fAIr-utilities sample data) with building footprints (c) OpenStreetMap contributors (ODbL).")
 
@@ -27,16 +31,24 @@ ATTRIBUTION = ("Trained on OpenAerialMap imagery (CC-BY-4.0; Banepa: image 62d85
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--output", default=str(ROOT / "building_extractor" / "models" / "default_unet.safetensors"))
-    parser.add_argument("--checkpoints", default=str(ROOT / "build" / "train-default"))
+    parser.add_argument("--architecture", choices=("unet", "maskrcnn"), default="unet")
+    parser.add_argument("--output", help="default: building_extractor/models/default_<architecture>.safetensors")
+    parser.add_argument("--checkpoints", help="default: build/train-default[-maskrcnn]")
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, help="default: 8 (U-Net), 4 (Mask R-CNN)")
+    parser.add_argument("--learning-rate", type=float, help="default: 2e-3 (U-Net), 5e-4 (Mask R-CNN)")
+    parser.add_argument("--init-model", help="Mask R-CNN default: the shipped U-Net (its encoder)")
     parser.add_argument("--max-minutes", type=float, default=85)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--patience", type=int, default=15)
     args = parser.parse_args()
+    maskrcnn = args.architecture == "maskrcnn"
+    models = ROOT / "building_extractor" / "models"
+    output = args.output or str(models / f"default_{args.architecture}.safetensors")
+    checkpoints = args.checkpoints or str(ROOT / "build" / ("train-default-maskrcnn" if maskrcnn else "train-default"))
+    init_model = args.init_model or (str(models / "default_unet.safetensors") if maskrcnn else None)
     data = Path(args.data)
     sources = [
         TrainingSource(str(data / "banepa" / "train.tif"), str(data / "banepa" / "buildings.geojson"), name="banepa"),
@@ -45,13 +57,15 @@ def main() -> None:
         TrainingSource(str(data / "zanzibar" / "image_2.tif"), str(data / "zanzibar" / "buildings.geojson"),
                        name="zanzibar_2"),
     ]
-    options = TrainingOptions(epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch,
+    options = TrainingOptions(epochs=args.epochs, steps_per_epoch=args.steps,
+                              batch_size=args.batch or (4 if maskrcnn else 8),
+                              learning_rate=args.learning_rate or (5e-4 if maskrcnn else 2e-3),
                               max_minutes=args.max_minutes, threads=args.threads, device=args.device,
-                              patience=args.patience)
-    trainer = Trainer(sources, options, args.output, checkpoint_dir=args.checkpoints,
-                      progress=SilentProgress(verbose=True))
+                              patience=args.patience, architecture=args.architecture, init_model=init_model)
+    trainer = make_trainer(sources, options, output, checkpoint_dir=checkpoints, progress=SilentProgress(verbose=True))
     output = trainer.run()
-    update_config(output, name="default-unet-efficientnet_lite0-0.3m", description=DESCRIPTION, attribution=ATTRIBUTION)
+    update_config(output, name=f"default-{args.architecture}-efficientnet_lite0-0.3m",
+                  description=MASKRCNN_DESCRIPTION if maskrcnn else DESCRIPTION, attribution=ATTRIBUTION)
     print("wrote", output)
 
 

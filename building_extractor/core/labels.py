@@ -54,3 +54,13 @@ def rasterize_window(polygons: list[Any], transform: Any, shape: tuple[int, int]
     if not polygons:
         return np.zeros(shape, np.uint8)
     return rasterize(((p, 1) for p in polygons), out_shape=shape, transform=transform, fill=0, dtype="uint8")
+
+
+def rasterize_ids(polygons: list[Any], transform: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Burn polygon k (from 1) as value k into an int32 raster of ``shape``; 0 is background."""
+    from rasterio.features import rasterize
+
+    if not polygons:
+        return np.zeros(shape, np.int32)
+    return rasterize(((p, i) for i, p in enumerate(polygons, 1)), out_shape=shape, transform=transform, fill=0,
+                     dtype="int32")

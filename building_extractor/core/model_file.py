@@ -39,7 +39,9 @@ class ModelConfig:
     tile_size: int = 512
     overlap: int = 64
     stride: int = 32
-    threshold: float = 0.5
+    threshold: float = 0.5  # U-Net: pixel probability; Mask R-CNN: detection score
+    mask_threshold: float = 0.5  # Mask R-CNN: mask probability inside a detection
+    nms_iou: float = 0.5  # Mask R-CNN: polygon IoU above which the lower-scored detection is dropped
     classes: list[str] = field(default_factory=lambda: ["building"])
     name: str = "unnamed"
     description: str = ""

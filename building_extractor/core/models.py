@@ -13,7 +13,7 @@ from .errors import DeviceError, ModelFileError
 from .model_file import ModelConfig, load_model_file
 
 # Encoders offered to users; all are timm models that smp wraps as "tu-<name>".
-ENCODERS = ("efficientnet_lite0", "resnet18", "resnet34", "mobilenetv3_large_100")
+ENCODERS = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50", "mobilenetv3_large_100")
 PRETRAINED_ENCODERS = ("efficientnet_lite0",)
 
 
@@ -42,6 +42,10 @@ def build_model(config: ModelConfig) -> Any:
     """Build the network described by ``config`` (random weights)."""
     if config.architecture == "unet":
         return build_unet(config)
+    if config.architecture == "maskrcnn":
+        from .maskrcnn import build_maskrcnn
+
+        return build_maskrcnn(config)
     raise ModelFileError(
         f"Architecture {config.architecture!r} is not available in this version of the plugin."
     )

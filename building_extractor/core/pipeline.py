@@ -56,19 +56,19 @@ class ExtractionRun:
     building_count: int = 0
 
 
-_MODEL_CACHE: dict[tuple[str, float], tuple[ModelConfig, Any]] = {}
+_MODEL_CACHE: dict[tuple[str, float, str], tuple[ModelConfig, Any]] = {}
 
 
-def load_cached_model(path: str) -> tuple[ModelConfig, Any]:
-    """Load a U-Net model file; the unmodified CPU copy is cached per (path, mtime), never mutated."""
+def load_cached_model(path: str, architecture: str = "unet") -> tuple[ModelConfig, Any]:
+    """Load a model file of ``architecture``; the unmodified CPU copy is cached per (path, mtime), never mutated."""
     import copy
 
     from .models import load_model
 
-    key = (os.path.abspath(path), os.path.getmtime(path) if os.path.exists(path) else 0.0)
+    key = (os.path.abspath(path), os.path.getmtime(path) if os.path.exists(path) else 0.0, architecture)
     if key not in _MODEL_CACHE:
         _MODEL_CACHE.clear()
-        _MODEL_CACHE[key] = load_model(path, expected_architecture="unet")
+        _MODEL_CACHE[key] = load_model(path, expected_architecture=architecture)
     config, model = _MODEL_CACHE[key]
     # Each run gets its own copies: runs never share mutable state.
     return copy.deepcopy(config), copy.deepcopy(model)

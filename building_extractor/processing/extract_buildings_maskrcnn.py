@@ -1,24 +1,71 @@
-"""building_extractor:extract_buildings_maskrcnn (not implemented yet: fails with a clear message)."""
+"""building_extractor:extract_buildings_maskrcnn — one polygon per building with Mask R-CNN."""
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessingException
+from typing import Any
 
-from .base_algorithm import BaseAlgorithm
+from qgis.core import QgsProcessingParameterNumber
+from qgis.PyQt.QtCore import QVariant
+
+from ..core.instances import STAGES, InstanceOptions, extract_instances
+from ..core.vectorize import PostProcessOptions
+from .extract_buildings_unet import ExtractBuildingsUnet
+from .outputs import style_by_confidence
+
+FIELDS = (("id", QVariant.Int), ("confidence", QVariant.Double), ("mask_confidence", QVariant.Double),
+          ("area_m2", QVariant.Double), ("perimeter_m", QVariant.Double))
 
 
-class ExtractBuildingsMaskRcnn(BaseAlgorithm):
-    """Registered so the id is stable; filled in by its own issue."""
+class ExtractBuildingsMaskRcnn(ExtractBuildingsUnet):
+    """Map parameters onto :func:`building_extractor.core.instances.extract_instances`.
+
+    Reading, checks, output and cancel handling are the U-Net algorithm's; only the model-specific
+    parameters and the core call differ.
+    """
 
     ALGORITHM_ID = "extract_buildings_maskrcnn"
     DISPLAY_NAME = "Extract buildings (Mask R-CNN)"
-    GROUP_ID = "extraction"
-    GROUP = "Extraction"
+    ARCHITECTURE = "maskrcnn"
+    ARCHITECTURE_NAME = "Mask R-CNN"
+    FIELDS = FIELDS
+    DEFAULT_BATCH_SIZE = 2
+    STAGES = STAGES
+    THRESHOLD_NAME = "SCORE_THRESHOLD"
+    SCORE_THRESHOLD, MASK_THRESHOLD, NMS_IOU = "SCORE_THRESHOLD", "MASK_THRESHOLD", "NMS_IOU"
+    DEFAULT_MODEL_FILE = "default_maskrcnn.safetensors"
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802 - QGIS API name
-        pass
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 - QGIS API name
+        number = QgsProcessingParameterNumber
+        self._add_reading_parameters()
+        self.addParameter(number(self.SCORE_THRESHOLD, self.tr("Detection score threshold (empty: the model's tuned "
+                                                               "value)"), number.Double, None, optional=True,
+                                 minValue=0.01, maxValue=0.99))
+        self.add_advanced(number(self.MASK_THRESHOLD, self.tr("Mask probability threshold (empty: the model's)"),
+                                 number.Double, None, optional=True, minValue=0.01, maxValue=0.99))
+        self.add_advanced(number(self.NMS_IOU, self.tr("Duplicate removal: polygon IoU above which the lower-scored "
+                                                       "building is dropped (empty: the model's)"), number.Double,
+                                 None, optional=True, minValue=0.01, maxValue=0.99))
+        self._add_polygon_parameters()
+        self._add_output_parameters()
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API name
-        raise QgsProcessingException(
-            self.tr("Extract buildings (Mask R-CNN) is not available in this version of building_extractor yet.")
+    def _buildings(self, parameters: dict, context: Any, raster: Any, progress: Any, run: Any) -> tuple[Any, dict]:
+        options = InstanceOptions(
+            model_path=self._model_path(parameters, context),
+            gsd_m=self._optional_number(parameters, self.RESOLUTION, context),
+            bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
+            overlap=self._optional_number(parameters, self.OVERLAP, context),
+            score_threshold=self._optional_number(parameters, self.SCORE_THRESHOLD, context),
+            mask_threshold=self._optional_number(parameters, self.MASK_THRESHOLD, context),
+            nms_iou=self._optional_number(parameters, self.NMS_IOU, context),
+            post=PostProcessOptions(min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
+                                    simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context)),
         )
+        return extract_instances(raster, options, progress, run), {}
+
+    def postProcessAlgorithm(self, context: Any, feedback: Any) -> dict:  # noqa: N802
+        if self.output_id:
+            style_by_confidence(self.output_id, context)
+        return {}

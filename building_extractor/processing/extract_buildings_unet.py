@@ -46,6 +46,13 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     """Map parameters onto :func:`building_extractor.core.pipeline.extract_buildings` and back."""
 
     ALGORITHM_ID = "extract_buildings_unet"
+    ARCHITECTURE = "unet"
+    ARCHITECTURE_NAME = "U-Net"
+    FIELDS = FIELDS
+    DEFAULT_BATCH_SIZE = 4
+    STAGES = STAGES  # progress steps of the core pipeline
+    THRESHOLD_NAME = "THRESHOLD"  # named in the "no buildings found" hint
+    DEFAULT_MODEL_FILE = "default_unet.safetensors"  # in building_extractor/models/
     DISPLAY_NAME = "Extract buildings (U-Net)"
     GROUP_ID = "extraction"
     GROUP = "Extraction"
@@ -62,6 +69,24 @@ class ExtractBuildingsUnet(BaseAlgorithm):
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 - QGIS API name
         number = QgsProcessingParameterNumber
+        self._add_reading_parameters()
+        self.add_advanced(number(self.THRESHOLD, self.tr("Building probability threshold (empty: the model's tuned "
+                                                         "value)"), number.Double, None, optional=True,
+                                 minValue=0.01, maxValue=0.99))
+        self._add_polygon_parameters()
+        self.add_advanced(number(self.FILL_HOLES, self.tr("Fill holes smaller than (m²)"), number.Double, 4.0,
+                                 minValue=0.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.REGULARIZE, self.tr("Regularize footprints (straight walls, LOD0)"), options=list(REGULARIZE_MODES),
+            defaultValue="none", usesStaticStrings=True))
+        self._add_output_parameters()
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PROBABILITY, self.tr("Building probability (0-255)"), optional=True,
+            createByDefault=False))
+
+    def _add_reading_parameters(self) -> None:
+        """INPUT, EXTENT, BANDS, MODEL, RESOLUTION, DEVICE, BATCH_SIZE, TILE_SIZE, OVERLAP (shared by both models)."""
+        number = QgsProcessingParameterNumber
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster (RGB imagery)")))
         self.addParameter(QgsProcessingParameterExtent(
             self.EXTENT, self.tr("Extent to process (empty: the whole layer; required for XYZ tile layers)"),
@@ -73,32 +98,29 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         self.addParameter(number(self.RESOLUTION,
                                  self.tr("Processing resolution in m/px (empty: the model's; 0: native)"),
                                  number.Double, None, optional=True, minValue=0.0))
-        self.add_device_parameters(self.DEVICE, self.BATCH_SIZE, 4)
+        self.add_device_parameters(self.DEVICE, self.BATCH_SIZE, self.DEFAULT_BATCH_SIZE)
         self.add_advanced(number(self.TILE_SIZE, self.tr("Tile size in px (empty: the model's)"), number.Integer,
                                  None, optional=True, minValue=32, maxValue=8192))
         self.add_advanced(number(self.OVERLAP, self.tr("Tile overlap in px, or a fraction of the tile below 1 "
                                                        "(empty: the model's)"), number.Double, None, optional=True,
                                  minValue=0.0))
-        self.add_advanced(number(self.THRESHOLD, self.tr("Building probability threshold (empty: the model's tuned "
-                                                         "value)"), number.Double, None, optional=True,
-                                 minValue=0.01, maxValue=0.99))
+
+    def _add_polygon_parameters(self) -> None:
+        """MIN_AREA and SIMPLIFY."""
+        number = QgsProcessingParameterNumber
         self.addParameter(number(self.MIN_AREA, self.tr("Minimum building area (m²)"), number.Double, 4.0,
                                  minValue=0.0))
         self.addParameter(number(self.SIMPLIFY, self.tr("Simplification tolerance (m)"), number.Double, 0.25,
                                  minValue=0.0))
-        self.add_advanced(number(self.FILL_HOLES, self.tr("Fill holes smaller than (m²)"), number.Double, 4.0,
-                                 minValue=0.0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.REGULARIZE, self.tr("Regularize footprints (straight walls, LOD0)"), options=list(REGULARIZE_MODES),
-            defaultValue="none", usesStaticStrings=True))
+
+    def _add_output_parameters(self) -> None:
+        """MAX_AREA_KM2 and OUTPUT."""
+        number = QgsProcessingParameterNumber
         self.add_advanced(number(self.MAX_AREA_KM2, self.tr("Largest area read from web and other non-file layers "
                                                             "(km²)"), number.Double, DEFAULT_MAX_AREA_KM2,
                                  minValue=0.001))
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Buildings"),
                                                             QgsProcessing.TypeVectorPolygon))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_PROBABILITY, self.tr("Building probability (0-255)"), optional=True,
-            createByDefault=False))
 
     def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
         """Our checks first (their messages name the parameter and say what to do), then QGIS's own."""
@@ -113,7 +135,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def _model_path(self, parameters: dict, context: Any) -> str:
-        return self.parameterAsFile(parameters, self.MODEL, context) or default_model_path()
+        return self.parameterAsFile(parameters, self.MODEL, context) or default_model_path(self.DEFAULT_MODEL_FILE)
 
     def _check_model(self, parameters: dict, context: Any) -> str | None:
         """Read the model file's header only: pickles, missing or foreign files are refused before anything."""
@@ -121,9 +143,9 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             config = read_config(self._model_path(parameters, context))
         except BuildingExtractorError as exc:
             return f"MODEL: {exc}"
-        if config.architecture != "unet":
-            return (f"MODEL holds a {config.architecture} model, but this algorithm runs U-Net models. Use the "
-                    f"extract_buildings_{config.architecture} algorithm or another model file.")
+        if config.architecture != self.ARCHITECTURE:
+            return (f"MODEL holds a {config.architecture} model, but this algorithm runs {self.ARCHITECTURE_NAME} "
+                    f"models. Use the extract_buildings_{config.architecture} algorithm or another model file.")
         self._model_tile, self._model_stride = config.tile_size, config.stride
         return None
 
@@ -213,33 +235,15 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         if layer is None:
             raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
         raster_path = self._raster_input(parameters, context, feedback, layer)
-        options = ExtractionOptions(
-            model_path=self.parameterAsFile(parameters, self.MODEL, context) or default_model_path(),
-            gsd_m=self._optional_number(parameters, self.RESOLUTION, context),
-            bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
-            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
-            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-            tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
-            overlap=self._optional_number(parameters, self.OVERLAP, context),
-            threshold=self._optional_number(parameters, self.THRESHOLD, context),
-            post=PostProcessOptions(
-                min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
-                simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
-                fill_holes_m2=self.parameterAsDouble(parameters, self.FILL_HOLES, context),
-                regularize=self._regularize_mode(parameters, context)),
-            probability_path=(self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITY, context) or None
-                              if self._probability_wanted(parameters) else None),
-        )
         output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         problem = destination_problem(output_path, self.OUTPUT)  # also when checkParameterValues was skipped
         if problem:
             raise QgsProcessingException(self.tr(problem))
         if destination_warning(output_path):
             feedback.reportError(self.tr(destination_warning(output_path)), fatalError=False)
-        options.workdir = QgsProcessingUtils.tempFolder()  # Processing's temporary folder (set in its options)
-        progress = FeedbackProgress(feedback, steps=len(STAGES))
+        progress = FeedbackProgress(feedback, steps=len(self.STAGES))
         run = ExtractionRun(None)
-        buildings = extract_buildings(raster_path, options, progress, run)
+        buildings, results = self._buildings(parameters, context, raster_path, progress, run)
         sink, dest_id, sink_started = None, None, False
         try:
             first = next(buildings, None)  # runs read/infer/stitch/vectorize before any output exists
@@ -262,14 +266,35 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         if run.building_count == 0:
             feedback.reportError(self.tr("No buildings were found; the output layer is empty. Check the raster shows "
                                          "buildings at a resolution near the model's "
-                                         f"({run.config.gsd_m} m) and try a lower THRESHOLD."), fatalError=False)
-        feedback.pushInfo(self.tr(f"{run.building_count} buildings written. Stage times (s): "
+                                         f"({run.config.gsd_m} m) and try a lower {self.THRESHOLD_NAME}."),
+                                 fatalError=False)
+        feedback.pushInfo(self.tr(f"{run.building_count} buildings written on {run.device}. Stage times (s): "
                                   + ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items())))
         self.output_id = dest_id
-        results = {self.OUTPUT: dest_id}
-        if options.probability_path:
-            results[self.OUTPUT_PROBABILITY] = options.probability_path
-        return results
+        return {self.OUTPUT: dest_id, **results}
+
+    def _buildings(self, parameters: dict, context: Any, raster: Any, progress: Any, run: Any) -> tuple[Any, dict]:
+        """The core generator of buildings for these parameters, and the extra results it will write."""
+        options = ExtractionOptions(
+            model_path=self._model_path(parameters, context),
+            gsd_m=self._optional_number(parameters, self.RESOLUTION, context),
+            bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
+            overlap=self._optional_number(parameters, self.OVERLAP, context),
+            threshold=self._optional_number(parameters, self.THRESHOLD, context),
+            post=PostProcessOptions(
+                min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
+                simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
+                fill_holes_m2=self.parameterAsDouble(parameters, self.FILL_HOLES, context),
+                regularize=self._regularize_mode(parameters, context)),
+            probability_path=(self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITY, context) or None
+                              if self._probability_wanted(parameters) else None),
+            workdir=QgsProcessingUtils.tempFolder(),  # Processing's temporary folder (set in its options)
+        )
+        results = {self.OUTPUT_PROBABILITY: options.probability_path} if options.probability_path else {}
+        return extract_buildings(raster, options, progress, run), results
 
     def _raster_input(self, parameters: dict, context: Any, feedback: Any, layer: Any) -> Any:
         """The layer's file, the file clipped to EXTENT, or a reader through the layer's data provider (web
@@ -285,7 +310,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
 
     def _create_sink(self, parameters: dict, context: Any, layer: Any) -> tuple[Any, str]:
         fields = QgsFields()
-        for name, kind in FIELDS:
+        for name, kind in self.FIELDS:
             fields.append(QgsField(name, kind))
         try:
             sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
@@ -303,8 +328,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         geometry.convertToMultiType()
         feature = QgsFeature()
         feature.setGeometry(geometry)
-        feature.setAttributes([building.id, building.confidence, building.max_probability, building.area_m2,
-                               building.perimeter_m])
+        feature.setAttributes([getattr(building, name) for name, _ in self.FIELDS])
         if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
             raise QgsProcessingException(self.tr(f"Could not write building {building.id} to the output: "
                                                  f"{sink.lastError()}"))

@@ -13,17 +13,25 @@ HELP_TEXTS = {
         "fail to download are retried, then reported."
     ),
     "extract_buildings_maskrcnn": (
-        "Extracts one polygon per building instance with Mask R-CNN, so that touching buildings stay "
-        "separate. Not available yet in this version: use Extract buildings (U-Net)."
+        "Extracts one polygon per building with Mask R-CNN, so that touching roofs stay separate buildings. "
+        "Each polygon has confidence (detection score), mask_confidence (mean mask probability), area_m2 and "
+        "perimeter_m.\n\n"
+        "Reads like Extract buildings (U-Net): at the model's resolution, tile by tile, any raster layer, "
+        "masks and nodata respected. Tiles overlap; each building is reported once: a tile keeps the buildings "
+        "centred in its own part, pieces cut by a tile edge are merged with the rest of the building, and "
+        "duplicates (polygon IoU above NMS IoU, or lying mostly inside a better one) are dropped. Leave Model "
+        "empty for the default instance model shipped with the plugin. Lower the score threshold to find more "
+        "buildings, raise it for fewer false ones."
     ),
     "train_model": (
-        "Trains a building U-Net, or fine-tunes an existing model (Start from model), on your own rasters and "
+        "Trains a building U-Net or Mask R-CNN (Architecture), or fine-tunes an existing model (Start from model), on your own rasters and "
         "building footprints (any CRS). Chips are read at the training resolution with footprints rasterized on "
         "the fly; outside the optional labelled area pixels are ignored. Validation uses the validation "
         "raster/footprints pair, else a fraction of each raster held out as spatial blocks.\n\n"
-        "The best epoch by validation IoU is kept, training stops early when it stops improving or when the time "
-        "budget is used, and the threshold is tuned on validation. Writes a self-describing .safetensors model "
-        "file for Extract buildings (U-Net) and optionally an HTML report with loss and IoU curves. When "
+        "A U-Net file given to a Mask R-CNN run initialises its encoder. "
+        "The best epoch by validation IoU (Mask R-CNN: building F1) is kept, training stops early when it stops improving or when the time "
+        "budget is used, and the threshold (Mask R-CNN: detection score) is tuned on validation. Writes a self-describing "
+        ".safetensors model file for the matching Extract buildings algorithm and optionally an HTML report with loss and IoU curves. When "
         "cancelled, the best model so far is written if an epoch finished and Keep best is on."
     ),
     "evaluate_buildings": (

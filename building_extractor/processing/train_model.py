@@ -1,4 +1,4 @@
-"""building_extractor:train_model: train or fine-tune a building U-Net on rasters and footprints."""
+"""building_extractor:train_model: train or fine-tune a building U-Net or Mask R-CNN on rasters and footprints."""
 
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ from ..core.models import ENCODERS
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
 from .extract_buildings_unet import raster_file_path
 
-ARCHITECTURES = (("unet", "U-Net"), ("maskrcnn", "Mask R-CNN (not available yet)"))
+ARCHITECTURES = (("unet", "U-Net"), ("maskrcnn", "Mask R-CNN (one polygon per building)"))
+# Per-architecture defaults for the optional BATCH_SIZE and LEARNING_RATE (the shipped models used them).
+DEFAULT_BATCH = {"unet": 8, "maskrcnn": 4}
+DEFAULT_LEARNING_RATE = {"unet": 2e-3, "maskrcnn": 5e-4}
 POLYGONS = [QgsProcessing.TypeVectorPolygon]
 
 
@@ -58,6 +61,7 @@ class TrainModel(BaseAlgorithm):
     OUTPUT_MODEL = "OUTPUT_MODEL"
     OUTPUT_REPORT = "OUTPUT_REPORT"
     VAL_IOU = "VAL_IOU"
+    VAL_F1 = "VAL_F1"
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 - QGIS API name
         self.addParameter(QgsProcessingParameterMultipleLayers(
@@ -92,11 +96,11 @@ class TrainModel(BaseAlgorithm):
             self.STEPS_PER_EPOCH, self.tr("Steps (batches) per epoch"), QgsProcessingParameterNumber.Integer, 25,
             minValue=1, maxValue=100000))
         self.add_advanced(QgsProcessingParameterNumber(
-            self.BATCH_SIZE, self.tr("Batch size (chips per step)"), QgsProcessingParameterNumber.Integer, 8,
-            minValue=1, maxValue=256))
+            self.BATCH_SIZE, self.tr("Batch size (chips per step; empty: 8 for U-Net, 4 for Mask R-CNN)"),
+            QgsProcessingParameterNumber.Integer, None, optional=True, minValue=1, maxValue=256))
         rate = QgsProcessingParameterNumber(
-            self.LEARNING_RATE, self.tr("Learning rate (peak)"), QgsProcessingParameterNumber.Double, 2e-3,
-            minValue=1e-7, maxValue=1.0)
+            self.LEARNING_RATE, self.tr("Learning rate (peak; empty: 0.002 for U-Net, 0.0005 for Mask R-CNN)"),
+            QgsProcessingParameterNumber.Double, None, optional=True, minValue=1e-7, maxValue=1.0)
         rate.setMetadata({"widget_wrapper": {"decimals": 6}})
         self.add_advanced(rate)
         self.add_advanced(QgsProcessingParameterNumber(
@@ -110,6 +114,7 @@ class TrainModel(BaseAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True))
         self.addOutput(QgsProcessingOutputNumber(self.VAL_IOU, self.tr("Validation IoU (tuned threshold)")))
+        self.addOutput(QgsProcessingOutputNumber(self.VAL_F1, self.tr("Validation building F1 (Mask R-CNN)")))
 
     def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
@@ -117,7 +122,7 @@ class TrainModel(BaseAlgorithm):
             return ok, message
         chip = self.parameterAsInt(parameters, self.CHIP_SIZE, context)
         if chip % 32:
-            return False, self.tr(f"CHIP_SIZE must be a multiple of 32 (the U-Net's stride); {chip} is not. "
+            return False, self.tr(f"CHIP_SIZE must be a multiple of 32 (the models' stride); {chip} is not. "
                                   f"Use {(chip + 31) // 32 * 32}.")
         has_raster = parameters.get(self.VALIDATION_RASTER) not in (None, "")
         has_footprints = parameters.get(self.VALIDATION_FOOTPRINTS) not in (None, "")
@@ -129,14 +134,9 @@ class TrainModel(BaseAlgorithm):
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         self.checkDependencies()
         from ..core.model_file import read_config
-        from ..core.training import Trainer
+        from ..core.training import make_trainer
         from ..core.training_report import write_training_report
 
-        architecture = ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)][0]
-        if architecture != "unet":
-            raise QgsProcessingException(self.tr(
-                "Training Mask R-CNN models is not available yet in this version of building_extractor; "
-                "choose ARCHITECTURE U-Net."))
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         if not output.lower().endswith(".safetensors"):
             output += ".safetensors"
@@ -144,21 +144,24 @@ class TrainModel(BaseAlgorithm):
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         options = self._options(parameters, context)
         if options.init_model:
-            feedback.pushInfo(self.tr(f"Fine-tuning {options.init_model}: its encoder and decoder are kept; "
-                                      "ENCODER is ignored."))
+            feedback.pushInfo(self.tr(f"Starting from {options.init_model} (a U-Net given to a Mask R-CNN run "
+                                      "gives its encoder); ENCODER is ignored."))
         workdir = tempfile.mkdtemp(prefix="building_extractor_train_")
         try:
             sources, validation = self._sources(parameters, context, workdir)
-            trainer = Trainer(sources, options, output, validation=validation or None,
-                              progress=FeedbackProgress(feedback))
+            trainer = run_core(make_trainer, sources, options, output, validation=validation or None,
+                               progress=FeedbackProgress(feedback))
             keep = self.parameterAsBoolean(parameters, self.KEEP_BEST_ON_CANCEL, context)
             model_path = run_core(trainer.run, keep_best_on_cancel=keep)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         config = run_core(read_config, model_path)
         val_iou = config.metrics.get("val_iou")  # None when trained without validation (fraction 0)
-        results = {self.OUTPUT_MODEL: model_path, self.VAL_IOU: val_iou}
+        val_f1 = config.metrics.get("val_f1")
+        results = {self.OUTPUT_MODEL: model_path, self.VAL_IOU: val_iou, self.VAL_F1: val_f1}
         scored = f"validation IoU {val_iou:.3f}" if val_iou is not None else "no validation"
+        if val_f1 is not None:
+            scored += f", building F1 {val_f1:.3f}"
         feedback.pushInfo(self.tr(f"Model written to {model_path}: {scored} at threshold {config.threshold}."))
         if report:
             results[self.OUTPUT_REPORT] = run_core(write_training_report, report, config, model_path)
@@ -168,15 +171,21 @@ class TrainModel(BaseAlgorithm):
         from ..core.training import TrainingOptions
 
         chip = self.parameterAsInt(parameters, self.CHIP_SIZE, context)
+        architecture = ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)][0]
+        batch = parameters.get(self.BATCH_SIZE)
+        rate = parameters.get(self.LEARNING_RATE)
         return TrainingOptions(
+            architecture=architecture,
             encoder=ENCODERS[self.parameterAsEnum(parameters, self.ENCODER, context)],
             gsd_m=self.parameterAsDouble(parameters, self.RESOLUTION, context),
             chip_size=chip,
             block_size=chip,
-            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            batch_size=(self.parameterAsInt(parameters, self.BATCH_SIZE, context) if batch not in (None, "")
+                        else DEFAULT_BATCH[architecture]),
             epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
             steps_per_epoch=self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context),
-            learning_rate=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
+            learning_rate=(self.parameterAsDouble(parameters, self.LEARNING_RATE, context) if rate not in (None, "")
+                           else DEFAULT_LEARNING_RATE[architecture]),
             val_fraction=self.parameterAsDouble(parameters, self.VALIDATION_FRACTION, context),
             max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),

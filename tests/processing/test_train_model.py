@@ -93,6 +93,20 @@ def test_trains_writes_model_report_and_iou(provider, data, tmp_path) -> None:
     assert "val_iou" in html
 
 
+def test_trains_a_mask_rcnn_from_a_unet_encoder(provider, data, tmp_path) -> None:
+    from qgis import processing
+
+    from building_extractor.core.model_file import read_config
+
+    result = processing.run("building_extractor:train_model",
+                            _params(data, tmp_path, ARCHITECTURE=1, LEARNING_RATE=None, BATCH_SIZE=None,
+                                    STEPS_PER_EPOCH=1))
+    config = read_config(result["OUTPUT_MODEL"])
+    assert config.architecture == "maskrcnn" and config.training["options"]["batch_size"] == 4
+    assert config.training["options"]["learning_rate"] == 5e-4
+    assert 0.0 <= result["VAL_F1"] <= 1.0 and result["VAL_F1"] == config.metrics["val_f1"]
+
+
 def test_cancel_before_an_epoch_finished_fails_and_writes_nothing(provider, data, tmp_path) -> None:
     from qgis import processing
     from qgis.core import QgsProcessingException
@@ -117,7 +131,6 @@ def test_cancel_after_an_epoch_keeps_the_best_model(provider, data, tmp_path) ->
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"ARCHITECTURE": 1}, "Mask R-CNN models is not available yet"),
     ({"VALIDATION_RASTER": None}, "Give both VALIDATION_RASTER and VALIDATION_FOOTPRINTS"),
     ({"CHIP_SIZE": 100}, "multiple of 32"),
     ({"VALIDATION_RASTER": None, "VALIDATION_FOOTPRINTS": None}, "No validation blocks could be held out"),

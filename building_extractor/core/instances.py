@@ -1,0 +1,425 @@
+"""The Mask R-CNN extraction pipeline: one polygon per building, each reported once across tiles.
+
+Tiles overlap. Each tile keeps the detections it owns (centre in its central region, with a small margin)
+plus those a neighbouring tile sees cut by its edge; detections cut by this tile's own inner edges are kept
+as fragments. Rows of candidates are resolved as soon as no later tile can touch them: fragments are merged
+with the detections they overlap (so buildings larger than the overlap are merged, not cut), then a
+non-maximum suppression on polygon IoU drops duplicates. Only about two rows of tiles' candidates are held
+at once, so memory does not grow with the raster.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import BuildingExtractorError, Cancelled, DeviceError
+from .maskrcnn import detect, paste_mask
+from .model_file import ModelConfig
+from .progress import Progress, SilentProgress
+from .tiling import Tile, make_tiles, resolve_overlap
+from .vectorize import PostProcessOptions, clean_polygon, output_transformer
+
+SAME_IN_OVERLAP = 0.5  # a cut fragment and a candidate are one building when, inside the part of the raster
+# both their tiles saw, their shapes have at least this IoU (touching neighbours have about 0 there)
+CONTAINED = 0.8  # a detection lying this much inside a better-scored one is a duplicate part
+STAGES = ("read, detect and merge", "post-process and write")
+
+
+@dataclass
+class InstanceOptions:
+    """User choices for one Mask R-CNN run; None means "the model's value"."""
+
+    model_path: str
+    gsd_m: float | None = None
+    bands: list[int] | None = None
+    device: str = "auto"
+    batch_size: int = 2
+    tile_size: int | None = None
+    overlap: float | None = None
+    score_threshold: float | None = None
+    mask_threshold: float | None = None
+    nms_iou: float | None = None
+    post: PostProcessOptions = field(default_factory=PostProcessOptions)
+
+
+@dataclass
+class Instance:
+    """One output building: geometry (WKB, output CRS) and its attributes."""
+
+    id: int
+    wkb: bytes
+    confidence: float  # detection score
+    mask_confidence: float  # mean mask probability inside the polygon
+    area_m2: float
+    perimeter_m: float
+
+
+@dataclass
+class Candidate:
+    """A detection on the processing grid (pixel coordinates: x = column, y = row)."""
+
+    polygon: Any
+    score: float
+    mask_confidence: float
+    cut: bool  # touches an inner edge of its tile: only part of the building was seen
+    window: tuple[float, float, float, float] = (-math.inf, -math.inf, math.inf, math.inf)  # the tile, x0 y0 x1 y1
+
+    @property
+    def bottom(self) -> float:
+        return self.polygon.bounds[3]
+
+
+class AxisLayout:
+    """Tile starts along one axis, with each tile's owned interval and the neighbours' cut lines."""
+
+    def __init__(self, starts: list[int], tile: int, margin: float) -> None:
+        self.starts, self.tile, self.margin = starts, tile, margin
+        bounds = [(starts[i - 1] + tile + starts[i]) / 2 for i in range(1, len(starts))]
+        self.owned = list(zip([-math.inf, *bounds], [*bounds, math.inf]))
+
+    def owns(self, index: int, value: float) -> bool:
+        low, high = self.owned[index]
+        return low - self.margin <= value < high + self.margin
+
+    def crosses_neighbour_edge(self, index: int, low: float, high: float) -> bool:
+        """True when [low, high] spans a line where a neighbouring tile ends (that tile sees it cut)."""
+        lines = []
+        if index + 1 < len(self.starts):
+            lines.append(self.starts[index + 1])
+        if index > 0:
+            lines.append(self.starts[index - 1] + self.tile)
+        return any(low < line < high for line in lines)
+
+    def inner_edges(self, index: int, length: int) -> tuple[bool, bool]:
+        """(start, end) of tile ``index`` lie inside the raster (an object touching them may be cut)."""
+        return index > 0, self.starts[index] + self.tile < length
+
+
+def mask_polygon(mask: np.ndarray, row0: int, col0: int) -> Any | None:
+    """The largest 4-connected polygon of a boolean mask, in pixel coordinates offset by (row0, col0)."""
+    from affine import Affine
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+
+    parts = [shape(geom) for geom, value in shapes(mask.astype(np.uint8), mask=mask, connectivity=4,
+                                                      transform=Affine.translation(col0, row0)) if value == 1]
+    return max(parts, key=lambda p: p.area) if parts else None
+
+
+def tile_candidates(detections: dict[str, Any], tile: Tile, valid: np.ndarray, size: int, grid_shape: tuple[int, int],
+                    layout: tuple[AxisLayout, AxisLayout], mask_threshold: float) -> list[Candidate]:
+    """Candidates of one tile: owned detections, those a neighbour sees cut, and this tile's cut fragments."""
+    height, width = grid_shape
+    rows, cols = layout
+    top_inner, bottom_inner = rows.inner_edges(tile.grid_row, height)
+    left_inner, right_inner = cols.inner_edges(tile.grid_col, width)
+    limit_h, limit_w = min(size, height - tile.row), min(size, width - tile.col)  # the padding is not raster
+    kept = []
+    for box, score, small_mask in zip(detections["boxes"], detections["scores"], detections["masks"]):
+        prob, r0, c0 = paste_mask(small_mask, box, limit_h, limit_w)
+        if prob.size == 0:
+            continue
+        mask = (prob >= mask_threshold) & valid[r0:r0 + prob.shape[0], c0:c0 + prob.shape[1]]
+        if not mask.any():
+            continue
+        polygon = mask_polygon(mask, tile.row + r0, tile.col + c0)
+        if polygon is None:
+            continue
+        mask_rows, mask_cols = np.nonzero(mask.any(axis=1))[0] + r0, np.nonzero(mask.any(axis=0))[0] + c0
+        cut = ((top_inner and mask_rows[0] <= 1) or (bottom_inner and mask_rows[-1] >= size - 2)
+               or (left_inner and mask_cols[0] <= 1) or (right_inner and mask_cols[-1] >= size - 2))
+        x0, y0, x1, y1 = polygon.bounds
+        centre = polygon.centroid
+        owned = rows.owns(tile.grid_row, centre.y) and cols.owns(tile.grid_col, centre.x)
+        seen_cut_elsewhere = (rows.crosses_neighbour_edge(tile.grid_row, y0, y1)
+                              or cols.crosses_neighbour_edge(tile.grid_col, x0, x1))
+        if cut or owned or seen_cut_elsewhere:
+            kept.append(Candidate(polygon, float(score), float(prob[mask].mean()), bool(cut),
+                                  (tile.col, tile.row, tile.col + limit_w, tile.row + limit_h)))
+    return kept
+
+
+class InstanceResolver:
+    """Merges fragments and removes duplicates among candidates, row of tiles by row of tiles."""
+
+    def __init__(self, nms_iou: float) -> None:
+        self.nms_iou = nms_iou
+        self.pending: list[Candidate] = []
+
+    def add(self, candidates: list[Candidate]) -> None:
+        self.pending.extend(candidates)
+
+    def flush(self, limit: float = math.inf) -> list[Candidate]:
+        """Resolve and return every group of touching candidates lying wholly above pixel row ``limit``."""
+        from .spatial_index import SpatialIndex
+
+        if not self.pending:
+            return []
+        polygons = [c.polygon for c in self.pending]
+        index = SpatialIndex(polygons)
+        neighbours = [[j for j in index.query(p) if j != i and polygons[j].intersects(p)]
+                      for i, p in enumerate(polygons)]
+        done, remaining = [], []
+        seen = np.zeros(len(polygons), bool)
+        for start in range(len(polygons)):
+            if seen[start]:
+                continue
+            group, stack = [], [start]
+            seen[start] = True
+            while stack:
+                i = stack.pop()
+                group.append(i)
+                for j in neighbours[i]:
+                    if not seen[j]:
+                        seen[j] = True
+                        stack.append(j)
+            members = [self.pending[i] for i in group]
+            if max(c.bottom for c in members) < limit:
+                done.extend(self._resolve(members))
+            else:
+                remaining.extend(members)
+        self.pending = remaining
+        return done
+
+    def _resolve(self, members: list[Candidate]) -> list[Candidate]:
+        return suppress(merge_fragments(members), self.nms_iou) if len(members) > 1 else members
+
+
+def same_building(a: Candidate, b: Candidate) -> bool:
+    """True when ``a`` and ``b`` (one of them cut by its tile) show the same building where both tiles looked."""
+    from shapely.geometry import box
+
+    x0, y0 = max(a.window[0], b.window[0]), max(a.window[1], b.window[1])
+    x1, y1 = min(a.window[2], b.window[2]), min(a.window[3], b.window[3])
+    if x1 <= x0 or y1 <= y0:
+        return False
+    shared = box(x0, y0, x1, y1)
+    seen_a, seen_b = a.polygon.intersection(shared), b.polygon.intersection(shared)
+    inter = seen_a.intersection(seen_b).area
+    union = seen_a.area + seen_b.area - inter
+    return union > 0 and inter / union >= SAME_IN_OVERLAP
+
+
+def merge_fragments(candidates: list[Candidate]) -> list[Candidate]:
+    """Union each cut fragment with the candidates showing the same building (union-find over pairs)."""
+    from shapely.ops import unary_union
+
+    parent = list(range(len(candidates)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(candidates):
+        for j in range(i + 1, len(candidates)):
+            b = candidates[j]
+            if (a.cut or b.cut) and a.polygon.intersects(b.polygon) and same_building(a, b):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[Candidate]] = {}
+    for i, candidate in enumerate(candidates):
+        groups.setdefault(root(i), []).append(candidate)
+    merged = []
+    for members in groups.values():
+        if len(members) == 1:
+            merged.append(members[0])
+            continue
+        union = unary_union([m.polygon for m in members]).buffer(0)
+        union = max(getattr(union, "geoms", [union]), key=lambda g: g.area)
+        areas = np.array([m.polygon.area for m in members])
+        windows = np.array([m.window for m in members])
+        merged.append(Candidate(union, max(m.score for m in members),
+                                float(np.average([m.mask_confidence for m in members], weights=areas)),
+                                all(m.cut for m in members),
+                                (*windows[:, :2].min(axis=0), *windows[:, 2:].max(axis=0))))
+    return merged
+
+
+def suppress(candidates: list[Candidate], nms_iou: float) -> list[Candidate]:
+    """Non-maximum suppression on polygon IoU; also drops a part lying mostly inside a better detection."""
+    kept: list[Candidate] = []
+    for candidate in sorted(candidates, key=lambda c: -c.score):
+        polygon = candidate.polygon
+        duplicate = False
+        for other in kept:
+            if not polygon.intersects(other.polygon):
+                continue
+            inter = polygon.intersection(other.polygon).area
+            union = polygon.area + other.polygon.area - inter
+            if (union and inter / union >= nms_iou) or inter >= CONTAINED * polygon.area:
+                duplicate = True
+                break
+        if not duplicate:
+            kept.append(candidate)
+    return kept
+
+
+class Detector:
+    """A Mask R-CNN on a device; halves the batch when the GPU runs out of memory."""
+
+    def __init__(self, model: Any, device: Any, score_threshold: float, progress: Progress) -> None:
+        import torch
+
+        self.torch, self.device, self.progress = torch, device, progress
+        self.model = model.to(device).eval()
+        self.score_threshold = score_threshold
+        self.max_batch: int | None = None
+
+    def __call__(self, images: np.ndarray) -> list[dict[str, Any]]:
+        torch = self.torch
+        if self.max_batch and len(images) > self.max_batch:
+            step = self.max_batch
+            return [d for i in range(0, len(images), step) for d in self(images[i:i + step])]
+        x = torch.from_numpy(images).to(self.device)
+        try:
+            with torch.inference_mode():
+                return detect(self.model, x, self.score_threshold)
+        except torch.cuda.OutOfMemoryError:
+            if len(images) == 1:
+                raise DeviceError("The GPU ran out of memory even with one tile per batch. Lower TILE_SIZE, "
+                                  "close other programs using the GPU, or use DEVICE=cpu.") from None
+            torch.cuda.empty_cache()
+            self.max_batch = len(images) // 2
+            self.progress.warning(f"GPU out of memory with batch {len(images)}; continuing with batches of "
+                                  f"{self.max_batch}.")
+            return self(images)
+
+
+def check_instance_options(options: InstanceOptions, config: ModelConfig, tile: int) -> None:
+    """Refuse out-of-range settings before any pixel is read; messages name the parameter to change."""
+    if tile < 64 or tile % 32:
+        raise BuildingExtractorError(f"TILE_SIZE must be a multiple of 32 and at least 64; got {tile}. "
+                                     f"Use {max(64, (tile + 31) // 32 * 32)}.")
+    for name, value in (("SCORE_THRESHOLD", options.score_threshold), ("MASK_THRESHOLD", options.mask_threshold),
+                        ("NMS_IOU", options.nms_iou)):
+        if value is not None and not 0 < value < 1:
+            raise BuildingExtractorError(f"{name} must lie between 0 and 1; got {value}.")
+    if options.batch_size < 1:
+        raise BuildingExtractorError(f"BATCH_SIZE must be at least 1; got {options.batch_size}.")
+    if options.gsd_m is not None and not options.gsd_m >= 0:
+        raise BuildingExtractorError(f"RESOLUTION must be 0 (native) or a positive size in metres per pixel; "
+                                     f"got {options.gsd_m}.")
+    for name, value in (("MIN_AREA", options.post.min_area_m2), ("SIMPLIFY", options.post.simplify_m)):
+        if not value >= 0:
+            raise BuildingExtractorError(f"{name} must be 0 or more; got {value}.")
+
+
+def extract_instances(raster: Any, options: InstanceOptions, progress: Progress | None = None,
+                      run: Any = None) -> Iterator[Instance]:
+    """Yield building instances found in a raster (a GDAL path or a pipeline ``RasterInput``).
+
+    ``run`` (a :class:`building_extractor.core.pipeline.ExtractionRun`) is filled with settings and timings.
+    """
+    from .inference import TileReader
+    from .models import resolve_device
+    from .pipeline import ExtractionRun, bounded_gdal_cache, load_cached_model, open_raster
+
+    progress = progress or SilentProgress()
+    config, model = load_cached_model(options.model_path, "maskrcnn")
+    run = run if run is not None else ExtractionRun(config)
+    run.config = config
+    device = resolve_device(options.device)
+    tile = options.tile_size or config.tile_size
+    check_instance_options(options, config, tile)
+    overlap = resolve_overlap(config.overlap if options.overlap is None else options.overlap, tile)
+    score_threshold = config.threshold if options.score_threshold is None else options.score_threshold
+    mask_threshold = config.mask_threshold if options.mask_threshold is None else options.mask_threshold
+    nms_iou = config.nms_iou if options.nms_iou is None else options.nms_iou
+    gsd = config.gsd_m if options.gsd_m is None else options.gsd_m
+    started = time.perf_counter()
+    with bounded_gdal_cache(), open_raster(raster, gsd, options.bands, config.band_count, run.warnings, config.bands,
+                                           native_if_unreferenced=options.gsd_m is None) as source:
+        for message in run.warnings:
+            progress.warning(message)
+        grid = source.grid
+        run.device, run.gsd_m, run.tile_size, run.overlap = str(device), grid.gsd_m, tile, overlap
+        run.threshold, run.grid_size = score_threshold, (grid.width, grid.height)
+        progress.info(
+            f"Model {config.name} (maskrcnn/{config.encoder}) on {device}; processing grid {grid.width}×{grid.height} "
+            f"px at {grid.gsd_m:.3g} m; tile {tile} px, overlap {overlap} px, score ≥ {score_threshold:.2f}, "
+            f"mask ≥ {mask_threshold:.2f}, NMS IoU {nms_iou:.2f}."
+        )
+        rows = make_tiles(grid.width, grid.height, tile, overlap)
+        margin = min(overlap / 4, 16)
+        layout = (AxisLayout([r[0].row for r in rows], tile, margin), AxisLayout([t.col for t in rows[0]], tile, margin))
+        tiles = [t for row in rows for t in row]
+        row_end = {row[-1]: (rows[i + 1][0].row if i + 1 < len(rows) else math.inf) for i, row in enumerate(rows)}
+        reader = TileReader(source, config, tile, options.batch_size, tiles, progress)
+        detector = Detector(model, device, score_threshold, progress)
+        resolver = InstanceResolver(nms_iou)
+        post = _PostProcessor(options.post, grid, source.source_crs_wkt, source.footprint())
+        timings = {"read": 0.0, "detect": 0.0, "merge": 0.0, "postprocess_write": 0.0}
+        progress.set_stage(0, STAGES[0])
+        batches = reader.prefetched() if getattr(source, "thread_safe_reads", True) else reader.batches()
+        done = 0
+        try:
+            t0 = time.perf_counter()
+            for batch in batches:
+                t1 = time.perf_counter()
+                if progress.is_canceled():
+                    raise Cancelled()
+                detections = detector(batch.images)
+                t2 = time.perf_counter()
+                finished: list[Candidate] = []
+                for tile_info, found, valid in zip(batch.tiles, detections, batch.valid):
+                    resolver.add(tile_candidates(found, tile_info, valid, tile, (grid.height, grid.width), layout,
+                                                 mask_threshold))
+                    if tile_info in row_end:
+                        finished += resolver.flush(row_end[tile_info])
+                t3 = time.perf_counter()
+                for building in post(finished):
+                    yield building
+                timings["read"] += t1 - t0
+                timings["detect"] += t2 - t1
+                timings["merge"] += t3 - t2
+                timings["postprocess_write"] += time.perf_counter() - t3
+                done += len(batch.tiles)
+                progress.set_fraction(done / len(tiles))
+                t0 = time.perf_counter()
+            for building in post(resolver.flush()):
+                yield building
+        finally:
+            batches.close()  # joins the reader thread before the raster is closed
+        run.building_count = post.next_id - 1
+        run.timings.update(timings)
+        run.timings["total"] = time.perf_counter() - started
+        if not reader.valid_pixels:
+            progress.warning("The raster holds no valid pixels (all nodata or masked), so no buildings can be found; "
+                             "the output is empty. Check the raster's nodata value and mask.")
+
+
+class _PostProcessor:
+    """Pixel polygons → cleaned polygons in the output CRS with their attributes."""
+
+    def __init__(self, options: PostProcessOptions, grid: Any, output_crs_wkt: str, clip: Any) -> None:
+        t = grid.transform
+        self.matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
+        self.options, self.clip = options, clip
+        self.to_output = output_transformer(grid.crs_wkt, output_crs_wkt)
+        self.next_id = 1
+
+    def __call__(self, candidates: list[Candidate]) -> Iterator[Instance]:
+        from shapely.affinity import affine_transform
+
+        for candidate in candidates:
+            polygon = affine_transform(candidate.polygon, self.matrix)
+            if self.clip is not None and not self.clip.contains(polygon):
+                polygon = self.clip.intersection(polygon)
+                parts = [g for g in getattr(polygon, "geoms", [polygon]) if g.geom_type == "Polygon"]
+                if not parts:
+                    continue
+                polygon = max(parts, key=lambda g: g.area)
+            cleaned = clean_polygon(polygon, self.options)
+            if cleaned is None:
+                continue
+            geometry = self.to_output(cleaned) if self.to_output else cleaned
+            yield Instance(self.next_id, geometry.wkb, round(candidate.score, 4),
+                           round(candidate.mask_confidence, 4), round(cleaned.area, 2), round(cleaned.length, 2))
+            self.next_id += 1
