@@ -8,7 +8,7 @@ STAGE := $(SYS_PY) scripts/stage.py
 PYTEST_ARGS ?=
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: help setup test stage resources doc zip lint demo bench train-default eval-default screenshot clean
+.PHONY: help setup test stage resources doc zip lint demo bench train-default eval-default train-default-maskrcnn eval-default-maskrcnn screenshot clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -50,6 +50,12 @@ train-default:  ## train the shipped default model (long: CPU hours)
 
 eval-default: stage  ## score the shipped model on the held-out city (Kampala) with evaluate_buildings
 	$(VENV_PY) scripts/evaluate_default.py
+
+train-default-maskrcnn:  ## train the shipped Mask R-CNN (long: CPU hours; encoder from the default U-Net)
+	$(VENV_PY) scripts/train_default.py --architecture maskrcnn --max-minutes 70
+
+eval-default-maskrcnn: stage  ## score the shipped Mask R-CNN on the held-out city (Kampala)
+	$(VENV_PY) scripts/evaluate_default.py --architecture maskrcnn
 
 screenshot: stage  ## real QGIS desktop under Xvfb: Toolbox, algorithm and batch dialogs in build/screenshots/, help images
 	$(VENV_PY) scripts/desktop_screenshot.py --scenarios toolbox,dialog,batch --screenshots build/screenshots

@@ -1,6 +1,7 @@
 """Score a model on a city it never trained on (the model card's numbers): `make eval-default`.
 
-For each held-out image: `bin/qgis_process run building_extractor:extract_buildings_unet`, then
+For each held-out image: `bin/qgis_process run building_extractor:extract_buildings_unet` (or
+`extract_buildings_maskrcnn` with --architecture maskrcnn: `make eval-default-maskrcnn`), then
 `bin/qgis_process run building_extractor:evaluate_buildings` against the OSM footprints within the image's
 extent. Pixel and building counts are summed over the images; writes build/eval-default/summary.json.
 """
@@ -25,13 +26,13 @@ def qgis_run(algorithm: str, **params: str) -> dict:
     return json.loads(result.stdout[result.stdout.index("{"):])
 
 
-def evaluate_image(image: Path, labels: Path, model: str, out: Path) -> dict:
+def evaluate_image(image: Path, labels: Path, model: str, out: Path, architecture: str = "unet") -> dict:
     stem = f"{image.parent.name}_{image.stem}"
     predicted = out / f"{stem}_buildings.gpkg"
     params = {"INPUT": str(image), "OUTPUT": str(predicted)}
     if model:
         params["MODEL"] = model
-    qgis_run("extract_buildings_unet", **params)
+    qgis_run(f"extract_buildings_{architecture}", **params)
     qgis_run("evaluate_buildings", PREDICTED=str(predicted), REFERENCE=str(labels), EXTENT=str(image),
              OUTPUT=str(out / f"{stem}_tpfpfn.gpkg"), OUTPUT_JSON=str(out / f"{stem}.json"),
              OUTPUT_HTML=str(out / f"{stem}.html"))
@@ -62,17 +63,20 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--city", default="kampala")
     parser.add_argument("--model", default="", help="model file (default: the shipped model)")
-    parser.add_argument("--out", default=str(ROOT / "build" / "eval-default"))
+    parser.add_argument("--architecture", choices=("unet", "maskrcnn"), default="unet")
+    parser.add_argument("--out", help="default: build/eval-default[-maskrcnn]")
     args = parser.parse_args()
+    args.out = args.out or str(ROOT / "build" / ("eval-default" + ("-maskrcnn" if args.architecture == "maskrcnn"
+                                                                     else "")))
     city = Path(args.data) / args.city
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for image in sorted(city.glob("image_*.tif")) or sorted(city.glob("*.tif")):
-        result = evaluate_image(image, city / "buildings.geojson", args.model, out)
+        result = evaluate_image(image, city / "buildings.geojson", args.model, out, args.architecture)
         result["image"] = image.name
         results.append(result)
-    summary = {"city": args.city, "model": args.model or "default", "combined": combine(results),
+    summary = {"city": args.city, "architecture": args.architecture, "model": args.model or "default", "combined": combine(results),
                "images": [{"image": r["image"], "pixel": r["pixel"],
                            "building": r["building"]["0.5"]} for r in results]}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -27,8 +27,8 @@ from .vectorize import PostProcessOptions, clean_polygon, output_transformer
 
 SAME_IN_OVERLAP = 0.5  # a cut fragment and a candidate are one building when, inside the part of the raster
 # both their tiles saw, their shapes have at least this IoU (touching neighbours have about 0 there)
-CONTAINED = 0.8  # a detection lying this much inside a better-scored one is a duplicate part
-STAGES = ("read, detect and merge", "post-process and write")
+OVERLAP_DUPLICATE = 0.5  # a detection with this share of its area inside better-scored ones is a duplicate
+STAGES = ("read, detect, merge and write",)  # one stage: buildings are written as rows of tiles finish
 
 
 @dataclass
@@ -243,21 +243,30 @@ def merge_fragments(candidates: list[Candidate]) -> list[Candidate]:
 
 
 def suppress(candidates: list[Candidate], nms_iou: float) -> list[Candidate]:
-    """Non-maximum suppression on polygon IoU; also drops a part lying mostly inside a better detection."""
+    """Non-maximum suppression on polygon IoU, then no overlaps: in score order, each building keeps only
+    the part not already taken by better-scored ones; one that loses over half its area is a duplicate."""
     kept: list[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: -c.score):
         polygon = candidate.polygon
-        duplicate = False
+        taken = []
         for other in kept:
             if not polygon.intersects(other.polygon):
                 continue
             inter = polygon.intersection(other.polygon).area
-            union = polygon.area + other.polygon.area - inter
-            if (union and inter / union >= nms_iou) or inter >= CONTAINED * polygon.area:
-                duplicate = True
+            if inter >= nms_iou * (polygon.area + other.polygon.area - inter) or inter >= OVERLAP_DUPLICATE * polygon.area:
                 break
-        if not duplicate:
-            kept.append(candidate)
+            if inter > 0:
+                taken.append(other.polygon)
+        else:
+            if taken:
+                from shapely.ops import unary_union
+
+                rest = polygon.difference(unary_union(taken)).buffer(0)
+                parts = [g for g in getattr(rest, "geoms", [rest]) if g.geom_type == "Polygon" and not g.is_empty]
+                if not parts:
+                    continue
+                polygon = max(parts, key=lambda g: g.area)
+            kept.append(Candidate(polygon, candidate.score, candidate.mask_confidence, candidate.cut, candidate.window))
     return kept
 
 
@@ -406,20 +415,41 @@ class _PostProcessor:
         self.next_id = 1
 
     def __call__(self, candidates: list[Candidate]) -> Iterator[Instance]:
+        """Clean a batch of resolved candidates (whole groups: all that can overlap are here) and write them
+        best score first, each without the parts already taken (hole filling and simplifying could otherwise
+        bring back small overlaps)."""
         from shapely.affinity import affine_transform
+        from shapely.ops import unary_union
 
-        for candidate in candidates:
+        from .spatial_index import SpatialIndex
+
+        cleaned = []
+        for candidate in sorted(candidates, key=lambda c: -c.score):
             polygon = affine_transform(candidate.polygon, self.matrix)
             if self.clip is not None and not self.clip.contains(polygon):
-                polygon = self.clip.intersection(polygon)
-                parts = [g for g in getattr(polygon, "geoms", [polygon]) if g.geom_type == "Polygon"]
-                if not parts:
+                polygon = largest_polygon(self.clip.intersection(polygon))
+                if polygon is None:
                     continue
-                polygon = max(parts, key=lambda g: g.area)
-            cleaned = clean_polygon(polygon, self.options)
-            if cleaned is None:
-                continue
-            geometry = self.to_output(cleaned) if self.to_output else cleaned
+            polygon = clean_polygon(polygon, self.options)
+            if polygon is not None:
+                cleaned.append((candidate, polygon))
+        index = SpatialIndex([polygon for _, polygon in cleaned])
+        written: list[Any] = [None] * len(cleaned)
+        for i, (candidate, polygon) in enumerate(cleaned):
+            better = [written[j] for j in index.query(polygon) if j < i and written[j] is not None
+                      and written[j].intersects(polygon)]
+            if better:
+                polygon = largest_polygon(polygon.difference(unary_union(better)))
+                if polygon is None or polygon.area < max(self.options.min_area_m2, 1e-9):
+                    continue
+            written[i] = polygon
+            geometry = self.to_output(polygon) if self.to_output else polygon
             yield Instance(self.next_id, geometry.wkb, round(candidate.score, 4),
-                           round(candidate.mask_confidence, 4), round(cleaned.area, 2), round(cleaned.length, 2))
+                           round(candidate.mask_confidence, 4), round(polygon.area, 2), round(polygon.length, 2))
             self.next_id += 1
+
+
+def largest_polygon(geometry: Any) -> Any | None:
+    """The largest polygon of any geometry (None when it has none)."""
+    parts = [g for g in getattr(geometry, "geoms", [geometry]) if g.geom_type == "Polygon" and not g.is_empty]
+    return max(parts, key=lambda g: g.area) if parts else None

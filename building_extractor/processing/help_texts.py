@@ -19,7 +19,8 @@ HELP_TEXTS = {
         "Reads like Extract buildings (U-Net): at the model's resolution, tile by tile, any raster layer, "
         "masks and nodata respected. Tiles overlap; each building is reported once: a tile keeps the buildings "
         "centred in its own part, pieces cut by a tile edge are merged with the rest of the building, and "
-        "duplicates (polygon IoU above NMS IoU, or lying mostly inside a better one) are dropped. Leave Model "
+        "duplicates (polygon IoU above NMS IoU, or over half inside a better one) are dropped; buildings never "
+        "overlap (the better-scored one keeps the shared part). Leave Model "
         "empty for the default instance model shipped with the plugin. Lower the score threshold to find more "
         "buildings, raise it for fewer false ones."
     ),
