@@ -1,7 +1,9 @@
 """`make bench`: model throughput, end-to-end throughput through qgis_process, stage times, peak memory at
-4/16/64 MP, and the naive baseline, on real imagery. Writes build/bench/results.{json,md}.
+4/16/64 MP, and the naive baseline, on real imagery, for the U-Net and the Mask R-CNN algorithms. Writes
+build/bench/results.{json,md}.
 
 Usage: .venv/bin/python bench/run.py [--sizes 4 16 64] [--baseline-size 16] [--device cpu]
+                                     [--architectures unet maskrcnn]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -23,29 +26,48 @@ sys.path.insert(0, str(ROOT))
 from bench.mosaic import mosaic  # noqa: E402
 
 MODEL = ROOT / "building_extractor" / "models" / "default_unet.safetensors"
+MODELS = {"unet": MODEL, "maskrcnn": ROOT / "building_extractor" / "models" / "default_maskrcnn.safetensors"}
+BATCH = {"unet": 4, "maskrcnn": 2}  # the algorithms' default BATCH_SIZE
 WORK = ROOT / "build" / "bench"
 TIME = "/usr/bin/time"
 
 
-def model_throughput(device: str, batches: int = 5) -> dict[str, float]:
-    """Forward pass alone at the model's tile and the algorithm's default batch size, in MP/s."""
-    import numpy as np
+def real_batch(raster: Path, config: Any, batch: int) -> Any:
+    """The first ``batch`` tiles of a real raster, normalised as the pipeline does (detections need real
+    buildings: random noise would make the Mask R-CNN's heads idle)."""
+    from building_extractor.core.inference import TileReader
+    from building_extractor.core.progress import SilentProgress
+    from building_extractor.core.raster_source import RasterSource
+    from building_extractor.core.tiling import make_tiles
+
+    with RasterSource(str(raster), 0, None, config.band_count) as source:
+        tiles = [t for row in make_tiles(source.grid.width, source.grid.height, config.tile_size, config.overlap)
+                 for t in row][:batch]
+        return next(TileReader(source, config, config.tile_size, batch, tiles, SilentProgress()).batches()).images
+
+
+def model_throughput(architecture: str, device: str, raster: Path, batches: int = 5) -> dict[str, float]:
+    """Forward pass alone (real tiles, the model's tile, the algorithm's default batch size), in MP/s."""
     import torch
 
     from building_extractor.core.inference import Predictor
+    from building_extractor.core.instances import Detector
     from building_extractor.core.models import load_model, resolve_device
     from building_extractor.core.progress import SilentProgress
 
-    config, model = load_model(str(MODEL))
-    predictor = Predictor(model, resolve_device(device), SilentProgress())
-    batch = np.random.default_rng(0).normal(size=(4, 3, config.tile_size, config.tile_size)).astype(np.float32)
-    predictor(batch)  # warm-up
+    config, model = load_model(str(MODELS[architecture]))
+    if architecture == "unet":
+        forward = Predictor(model, resolve_device(device), SilentProgress())
+    else:
+        forward = Detector(model, resolve_device(device), config.threshold, SilentProgress())
+    batch = real_batch(raster, config, BATCH[architecture])
+    forward(batch)  # warm-up
     started = time.perf_counter()
     for _ in range(batches):
-        predictor(batch)
+        forward(batch)
     seconds = time.perf_counter() - started
     pixels = batches * batch.shape[0] * config.tile_size ** 2
-    return {"mp_per_s": pixels / seconds / 1e6, "tile": config.tile_size, "batch": 4,
+    return {"mp_per_s": pixels / seconds / 1e6, "tile": config.tile_size, "batch": BATCH[architecture],
             "threads": torch.get_num_threads(), "gsd_m": config.gsd_m}
 
 
@@ -59,11 +81,12 @@ def timed(command: list[str]) -> tuple[str, float, float]:
     return output, float(wall), int(rss_kb) / 1024
 
 
-def end_to_end(raster: Path, device: str) -> dict[str, float]:
-    """extract_buildings_unet through bin/qgis_process: stage times, wall time, peak RSS of the process."""
-    out = WORK / f"{raster.stem}.gpkg"
+def end_to_end(raster: Path, device: str, architecture: str = "unet") -> dict[str, float]:
+    """extract_buildings_<architecture> through bin/qgis_process: stage times, wall time, peak RSS."""
+    out = WORK / f"{raster.stem}_{architecture}.gpkg"
     out.unlink(missing_ok=True)
-    output, wall, rss = timed([str(ROOT / "bin" / "qgis_process"), "run", "building_extractor:extract_buildings_unet",
+    output, wall, rss = timed([str(ROOT / "bin" / "qgis_process"), "run",
+                               f"building_extractor:extract_buildings_{architecture}",
                                f"--INPUT={raster}", f"--OUTPUT={out}", f"--DEVICE={device}"])
     stages = dict(re.findall(r"(\w+) ([\d.]+)", re.search(r"Stage times \(s\): (.*)", output).group(1)))
     count = int(re.search(r"(\d+) buildings written", output).group(1))
@@ -86,36 +109,49 @@ def machine() -> dict[str, str]:
             "python": platform.python_version(), "date": date.today().isoformat()}
 
 
+STAGE_COLUMNS = {"unet": (("read wait", "read"), ("infer", "infer"), ("blend+write", "blend_write"),
+                          ("vectorize", "vectorize"), ("post+write", "postprocess_write")),
+                 "maskrcnn": (("read wait", "read"), ("detect", "detect"), ("merge", "merge"),
+                              ("post+write", "postprocess_write"))}
+MODEL_STAGE = {"unet": "infer", "maskrcnn": "detect"}
+
+
 def markdown(results: dict) -> str:
-    m, raw = results["machine"], results["model"]
+    m = results["machine"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, GPU: {m['gpu']}; torch {m['torch']}, Python {m['python']}; "
              f"{m['date']}; device {results['device']}.", "",
-             f"Model forward pass alone: **{raw['mp_per_s']:.3f} MP/s** (tile {raw['tile']}, batch {raw['batch']}, "
-             f"{raw['threads']} threads).", "",
              "Wall time is the whole `bin/qgis_process run` (QGIS start-up, model load); MP/s, the ratio and km²/h use "
-             "the pipeline time (read → write) on the processing-grid megapixels.", "",
+             "the pipeline time (read → write) on the processing-grid megapixels."]
+    for architecture, part in results["architectures"].items():
+        lines += ["", *architecture_table(architecture, part)]
+    return "\n".join(lines) + "\n"
+
+
+def architecture_table(architecture: str, part: dict) -> list[str]:
+    raw, stages = part["model"], STAGE_COLUMNS[architecture]
+    lines = [f"**{architecture}** forward pass alone: **{raw['mp_per_s']:.3f} MP/s** (real tiles, tile {raw['tile']}, "
+             f"batch {raw['batch']}, {raw['threads']} threads).", "",
              "| raster | wall s | pipeline s | MP/s | end-to-end / model | non-model share | km²/h | peak RSS MB | "
-             "buildings | read wait | infer | blend+write | vectorize | post+write |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for size, row in results["end_to_end"].items():
-        stage_sum = row["total"]
-        mp_s = float(size) / stage_sum
+             "buildings | " + " | ".join(name for name, _ in stages) + " |",
+             "| --- " * (9 + len(stages)) + "|"]
+    for size, row in part["end_to_end"].items():
+        total = row["total"]
+        mp_s = float(size) / total
         lines.append(
-            f"| {size} MP | {row['wall_s']:.1f} | {stage_sum:.1f} | {mp_s:.3f} | {mp_s / raw['mp_per_s']:.2f} | "
-            f"{1 - row['infer'] / stage_sum:.1%} | {mp_s * 1e6 * raw['gsd_m'] ** 2 * 3600 / 1e6:.0f} | "
-            f"{row['rss_mb']:.0f} | {row['buildings']} | {row['read']:.1f} | {row['infer']:.1f} | "
-            f"{row['blend_write']:.1f} | {row['vectorize']:.1f} | {row['postprocess_write']:.1f} |")
-    sizes = list(results["end_to_end"])
+            f"| {size} MP | {row['wall_s']:.1f} | {total:.1f} | {mp_s:.3f} | {mp_s / raw['mp_per_s']:.2f} | "
+            f"{1 - row[MODEL_STAGE[architecture]] / total:.1%} | {mp_s * 1e6 * raw['gsd_m'] ** 2 * 3600 / 1e6:.0f} | "
+            f"{row['rss_mb']:.0f} | {row['buildings']} | " + " | ".join(f"{row[key]:.1f}" for _, key in stages) + " |")
+    sizes = list(part["end_to_end"])
     if len(sizes) >= 2:
-        big, small = results["end_to_end"][sizes[-1]], results["end_to_end"][sizes[-2]]
+        big, small = part["end_to_end"][sizes[-1]], part["end_to_end"][sizes[-2]]
         lines += ["", f"Peak RSS {sizes[-1]} MP / {sizes[-2]} MP: **{big['rss_mb'] / small['rss_mb']:.3f}**."]
-    if results.get("baseline"):
-        size, row = results["baseline"]["size"], results["baseline"]
-        ours = results["end_to_end"][size]
+    if part.get("baseline"):
+        size, row = part["baseline"]["size"], part["baseline"]
+        ours = part["end_to_end"][size]
         lines += ["", f"Naive baseline on the {size} MP raster: {row['wall_s']:.1f} s, peak RSS "
                       f"{row['rss_mb']:.0f} MB, {row['polygons']} raw polygons; "
                       f"ours {ours['wall_s']:.1f} s, {ours['rss_mb']:.0f} MB."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> None:
@@ -123,18 +159,21 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["4", "16", "64"])
     parser.add_argument("--baseline-size", default="16")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--architectures", nargs="+", default=["unet", "maskrcnn"], choices=["unet", "maskrcnn"])
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    results: dict = {"machine": machine(), "device": args.device, "model": model_throughput(args.device),
-                     "end_to_end": {}}
-    print("model:", results["model"], flush=True)
-    for size in args.sizes:
-        raster = mosaic(WORK, float(size))
-        results["end_to_end"][size] = end_to_end(raster, args.device)
-        print(size, "MP:", results["end_to_end"][size], flush=True)
-    if args.baseline_size and args.baseline_size in results["end_to_end"]:
-        results["baseline"] = {"size": args.baseline_size, **baseline(mosaic(WORK, float(args.baseline_size)))}
-        print("baseline:", results["baseline"], flush=True)
+    results: dict = {"machine": machine(), "device": args.device, "architectures": {}}
+    rasters = {size: mosaic(WORK, float(size)) for size in args.sizes}
+    for architecture in args.architectures:
+        part = {"model": model_throughput(architecture, args.device, rasters[args.sizes[0]]), "end_to_end": {}}
+        results["architectures"][architecture] = part
+        print(architecture, "model:", part["model"], flush=True)
+        for size, raster in rasters.items():
+            part["end_to_end"][size] = end_to_end(raster, args.device, architecture)
+            print(architecture, size, "MP:", part["end_to_end"][size], flush=True)
+        if architecture == "unet" and args.baseline_size in part["end_to_end"]:
+            part["baseline"] = {"size": args.baseline_size, **baseline(rasters[args.baseline_size])}
+            print("baseline:", part["baseline"], flush=True)
     (WORK / "results.json").write_text(json.dumps(results, indent=1))
     (WORK / "results.md").write_text(markdown(results))
     print(markdown(results))

@@ -76,7 +76,8 @@ def main() -> None:
         result = evaluate_image(image, city / "buildings.geojson", args.model, out, args.architecture)
         result["image"] = image.name
         results.append(result)
-    summary = {"city": args.city, "architecture": args.architecture, "model": args.model or "default", "combined": combine(results),
+    summary = {"city": args.city, "architecture": args.architecture, "model": args.model or "default",
+               "combined": combine(results),
                "images": [{"image": r["image"], "pixel": r["pixel"],
                            "building": r["building"]["0.5"]} for r in results]}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -71,7 +71,7 @@ def bright_roof_detections(images: Any, score_threshold: float) -> list[dict[str
         levels = np.round((image[0] * 0.5 + 0.5) * 255).astype(np.int32)  # undo the (0.5, 0.5) normalisation
         levels = np.where(levels >= 160, (levels - 160) // 40 + 1, 0).astype(np.int32)  # 160-199, 200-239, 240+
         boxes, masks = [], []
-        for geom, value in shapes(levels, mask=levels > 0, connectivity=4):
+        for geom, _level in shapes(levels, mask=levels > 0, connectivity=4):
             polygon = shape(geom)
             if polygon.area < 40:
                 continue

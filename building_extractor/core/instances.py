@@ -253,7 +253,8 @@ def suppress(candidates: list[Candidate], nms_iou: float) -> list[Candidate]:
             if not polygon.intersects(other.polygon):
                 continue
             inter = polygon.intersection(other.polygon).area
-            if inter >= nms_iou * (polygon.area + other.polygon.area - inter) or inter >= OVERLAP_DUPLICATE * polygon.area:
+            union = polygon.area + other.polygon.area - inter
+            if inter >= nms_iou * union or inter >= OVERLAP_DUPLICATE * polygon.area:
                 break
             if inter > 0:
                 taken.append(other.polygon)
@@ -357,7 +358,8 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
         )
         rows = make_tiles(grid.width, grid.height, tile, overlap)
         margin = min(overlap / 4, 16)
-        layout = (AxisLayout([r[0].row for r in rows], tile, margin), AxisLayout([t.col for t in rows[0]], tile, margin))
+        layout = (AxisLayout([r[0].row for r in rows], tile, margin),
+                  AxisLayout([t.col for t in rows[0]], tile, margin))
         tiles = [t for row in rows for t in row]
         row_end = {row[-1]: (rows[i + 1][0].row if i + 1 < len(rows) else math.inf) for i, row in enumerate(rows)}
         reader = TileReader(source, config, tile, options.batch_size, tiles, progress)

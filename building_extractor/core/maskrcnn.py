@@ -54,10 +54,10 @@ def _timm_fpn_backbone(encoder: str, in_channels: int, fpn_channels: int) -> Any
 
 def build_maskrcnn(config: ModelConfig) -> Any:
     """A two-class (background, building) Mask R-CNN for ``config`` with random weights (no download)."""
-    from torchvision.models.detection import MaskRCNN
     import torch
-    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.models.detection import MaskRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
     from torchvision.models.detection.transform import GeneralizedRCNNTransform
 

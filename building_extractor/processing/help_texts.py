@@ -25,15 +25,16 @@ HELP_TEXTS = {
         "buildings, raise it for fewer false ones."
     ),
     "train_model": (
-        "Trains a building U-Net or Mask R-CNN (Architecture), or fine-tunes an existing model (Start from model), on your own rasters and "
-        "building footprints (any CRS). Chips are read at the training resolution with footprints rasterized on "
-        "the fly; outside the optional labelled area pixels are ignored. Validation uses the validation "
-        "raster/footprints pair, else a fraction of each raster held out as spatial blocks.\n\n"
-        "A U-Net file given to a Mask R-CNN run initialises its encoder. "
-        "The best epoch by validation IoU (Mask R-CNN: building F1) is kept, training stops early when it stops improving or when the time "
-        "budget is used, and the threshold (Mask R-CNN: detection score) is tuned on validation. Writes a self-describing "
-        ".safetensors model file for the matching Extract buildings algorithm and optionally an HTML report with loss and IoU curves. When "
-        "cancelled, the best model so far is written if an epoch finished and Keep best is on."
+        "Trains a building U-Net or Mask R-CNN (Architecture), or fine-tunes an existing model (Start from "
+        "model), on your own rasters and building footprints (any CRS). Chips are read at the training "
+        "resolution with footprints rasterized on the fly; outside the optional labelled area pixels are "
+        "ignored. Validation uses the validation raster/footprints pair, else a fraction of each raster held out "
+        "as spatial blocks. A U-Net file given to a Mask R-CNN run initialises its encoder.\n\n"
+        "The best epoch by validation IoU (Mask R-CNN: building F1) is kept, training stops early when it stops "
+        "improving or when the time budget is used, and the threshold (Mask R-CNN: detection score) is tuned on "
+        "validation. Writes a self-describing .safetensors model file for the matching Extract buildings "
+        "algorithm and optionally an HTML report with loss and IoU curves. When cancelled, the best model so far "
+        "is written if an epoch finished and Keep best is on."
     ),
     "evaluate_buildings": (
         "Compares predicted building polygons with reference footprints, in metres whatever the layers' CRSs.\n\n"

@@ -9,8 +9,7 @@ from shapely import wkb
 from shapely.geometry import box
 
 from building_extractor.core.errors import Cancelled
-from building_extractor.core.instances import (Candidate, InstanceOptions, extract_instances, merge_fragments,
-                                               suppress)
+from building_extractor.core.instances import Candidate, InstanceOptions, extract_instances, merge_fragments, suppress
 from building_extractor.core.pipeline import ExtractionRun
 from building_extractor.core.progress import SilentProgress
 from building_extractor.core.vectorize import PostProcessOptions
