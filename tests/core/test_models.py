@@ -37,3 +37,23 @@ def test_unknown_encoder_lists_the_valid_ones() -> None:
 
     with pytest.raises(ModelFileError, match="efficientnet_lite0"):
         models.check_encoder("vgg16")
+
+
+@pytest.mark.parametrize("encoder", ["efficientnet_lite0", "resnet50"])
+def test_mask_rcnn_builds_without_downloads_and_round_trips_its_file(encoder, tmp_path) -> None:
+    """The CPU backbone and ResNet-50-FPN for GPU users: built offline, saved, reloaded, run."""
+    import torch
+
+    from building_extractor.core.maskrcnn import detect, maskrcnn_config
+    from building_extractor.core.model_file import save_model_file
+    from building_extractor.core.models import build_model, load_model
+
+    config = maskrcnn_config(encoder=encoder, tile_size=128)
+    model = build_model(config)
+    path = tmp_path / f"{encoder}.safetensors"
+    save_model_file(path, config, model.state_dict())
+    loaded_config, loaded = load_model(str(path), expected_architecture="maskrcnn")
+    assert loaded_config.encoder == encoder and loaded_config.architecture == "maskrcnn"
+    with torch.inference_mode():
+        found = detect(loaded, torch.zeros(2, 3, 128, 128), 0.05)
+    assert len(found) == 2 and all(set(f) == {"boxes", "scores", "masks"} for f in found)

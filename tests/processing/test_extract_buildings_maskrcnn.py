@@ -63,7 +63,7 @@ def test_held_out_city_building_f1_and_separate_attached_roofs(provider, shared_
     assert min(f1s) >= FLOOR_F1, f1s
 
 
-FLOOR_F1 = 0.30
+FLOOR_F1 = 0.30  # per image; measured 0.633 (image_1) and 0.476 (image_2) with the shipped model (MODELS.md)
 
 
 def test_cancel_leaves_no_output(provider, tmp_path) -> None:
