@@ -27,11 +27,11 @@ KAMPALA = ROOT.parent / "shared" / "data" / "kampala"
 def kampala_f1(model_path: str, proposals: int) -> float:
     """Building F1 (IoU >= 0.5) on both Kampala images, counts summed."""
     import rasterio
+    from shapely import wkb
 
     from building_extractor.core import pipeline
     from building_extractor.core.instances import InstanceOptions, extract_instances
     from building_extractor.core.metrics import PolygonSet, evaluate, read_polygon_set
-    from shapely import wkb
 
     reference = read_polygon_set(str(KAMPALA / "buildings.geojson"), name="reference")
     tp = fp = fn = 0
@@ -40,7 +40,7 @@ def kampala_f1(model_path: str, proposals: int) -> float:
         config, model = pipeline.load_cached_model(model_path, "maskrcnn")
         model.rpn._post_nms_top_n["testing"] = proposals
         original = pipeline.load_cached_model
-        pipeline.load_cached_model = lambda path, architecture="unet": (config, model)
+        pipeline.load_cached_model = lambda path, architecture="unet", loaded=(config, model): loaded
         try:
             found = [wkb.loads(b.wkb) for b in extract_instances(str(image), InstanceOptions(model_path))]
         finally:
