@@ -90,6 +90,11 @@ class TileReader:
             read = [self.read_tile(t) for t in part]
             yield TileBatch(part, np.stack([r[0] for r in read]), np.stack([r[1] for r in read]))
 
+    def stream(self) -> Iterator[TileBatch]:
+        """Batches read ahead on a thread, or on the calling thread for readers that are not thread-safe
+        (QGIS data providers)."""
+        return self.prefetched() if getattr(self.source, "thread_safe_reads", True) else self.batches()
+
     def prefetched(self, depth: int = 2) -> Iterator[TileBatch]:
         """Batches produced by a reader thread, at most ``depth`` ahead of the consumer."""
         buffer: queue.Queue = queue.Queue(maxsize=depth)
@@ -209,8 +214,7 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
     reader = TileReader(source, config, tile, batch_size, tiles, progress)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
     done = 0
-    # Readers that are not thread-safe (QGIS data providers) are read on the calling thread.
-    batches = reader.prefetched() if getattr(source, "thread_safe_reads", True) else reader.batches()
+    batches = reader.stream()
     try:
         t0 = time.perf_counter()
         for batch in batches:

@@ -134,7 +134,7 @@ class InstanceTrainer(Trainer):
         return images, targets
 
     def _train_epoch(self, model: Any, optimizer: Any, scheduler: Any, places: list[Any], mean: np.ndarray,
-                     std: np.ndarray, rng: np.random.Generator, device: Any, epoch: int) -> tuple[float, float]:
+                     std: np.ndarray, rng: np.random.Generator, device: Any, epoch: int) -> tuple[float, None]:
         import torch
 
         o = self.options
@@ -155,7 +155,7 @@ class InstanceTrainer(Trainer):
             scheduler.step()
             losses.append(float(loss.detach()))
             self.progress.set_fraction((epoch + (step + 1) / o.steps_per_epoch) / o.epochs)
-        return float(np.mean(losses)), float("nan")  # no cheap per-batch IoU for instances
+        return float(np.mean(losses)), None  # no cheap per-batch IoU for instances
 
     def _validate(self, model: Any, chips: list[Any], mean: np.ndarray, std: np.ndarray, device: Any,
                   threshold: float) -> tuple[float, float, list[ChipMatches]]:

@@ -156,14 +156,16 @@ class InstanceResolver:
         self.pending.extend(candidates)
 
     def flush(self, limit: float = math.inf) -> list[Candidate]:
-        """Resolve and return every group of touching candidates lying wholly above pixel row ``limit``."""
+        """Resolve and return every group of overlapping candidates lying wholly above pixel row ``limit``."""
         from .spatial_index import SpatialIndex
 
         if not self.pending:
             return []
         polygons = [c.polygon for c in self.pending]
         index = SpatialIndex(polygons)
-        neighbours = [[j for j in index.query(p) if j != i and polygons[j].intersects(p)]
+        # Only overlapping interiors interact (merging, suppression); buildings that merely touch do not, so
+        # a street of attached houses does not chain into one ever-pending group.
+        neighbours = [[j for j in index.query(p) if j != i and overlaps_inside(polygons[j], p)]
                       for i, p in enumerate(polygons)]
         done, remaining = [], []
         seen = np.zeros(len(polygons), bool)
@@ -204,6 +206,11 @@ def same_building(a: Candidate, b: Candidate) -> bool:
     inter = seen_a.intersection(seen_b).area
     union = seen_a.area + seen_b.area - inter
     return union > 0 and inter / union >= SAME_IN_OVERLAP
+
+
+def overlaps_inside(a: Any, b: Any) -> bool:
+    """True when the interiors of ``a`` and ``b`` meet (sharing only a boundary does not count)."""
+    return a.intersects(b) and not a.touches(b)
 
 
 def merge_fragments(candidates: list[Candidate]) -> list[Candidate]:
@@ -327,6 +334,8 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
 
     ``run`` (a :class:`building_extractor.core.pipeline.ExtractionRun`) is filled with settings and timings.
     """
+    import rasterio
+
     from .inference import TileReader
     from .models import resolve_device
     from .pipeline import ExtractionRun, bounded_gdal_cache, load_cached_model, open_raster
@@ -344,8 +353,11 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
     nms_iou = config.nms_iou if options.nms_iou is None else options.nms_iou
     gsd = config.gsd_m if options.gsd_m is None else options.gsd_m
     started = time.perf_counter()
-    with bounded_gdal_cache(), open_raster(raster, gsd, options.bands, config.band_count, run.warnings, config.bands,
-                                           native_if_unreferenced=options.gsd_m is None) as source:
+    # One rasterio environment for the run: rasterio.features.shapes otherwise sets one up per detection
+    # (about half of the polygonizing time in a py-spy profile, BENCHMARKS.md).
+    with rasterio.Env(), bounded_gdal_cache(), open_raster(raster, gsd, options.bands, config.band_count,
+                                                           run.warnings, config.bands,
+                                                           native_if_unreferenced=options.gsd_m is None) as source:
         for message in run.warnings:
             progress.warning(message)
         grid = source.grid
@@ -368,7 +380,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
         post = _PostProcessor(options.post, grid, source.source_crs_wkt, source.footprint())
         timings = {"read": 0.0, "detect": 0.0, "merge": 0.0, "postprocess_write": 0.0}
         progress.set_stage(0, STAGES[0])
-        batches = reader.prefetched() if getattr(source, "thread_safe_reads", True) else reader.batches()
+        batches = reader.stream()
         done = 0
         try:
             t0 = time.perf_counter()

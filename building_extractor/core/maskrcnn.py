@@ -121,24 +121,25 @@ def detect(model: Any, images: Any, score_threshold: float) -> list[dict[str, An
 def paste_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int) -> tuple[np.ndarray, int, int]:
     """Resample a 28 × 28 box mask onto the pixel grid of its box, clipped to (height, width).
 
-    Returns (probabilities, row0, col0): the pasted window and its top-left pixel.
+    Returns (probabilities, row0, col0): the pasted window and its top-left pixel. Bilinear sampling at pixel
+    centres with edge clamping (as torch's grid_sample with align_corners=False, padding "border"), written
+    in numpy because a torch call per detection cost more than the sampling (BENCHMARKS.md).
     """
-    import torch
-    import torch.nn.functional as F
-
-    x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = (float(v) for v in box)
     col0, row0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
     col1, row1 = min(int(np.ceil(x1)), width), min(int(np.ceil(y1)), height)
     if col1 <= col0 or row1 <= row0:
         return np.zeros((0, 0), np.float32), row0, col0
-    # Sample the mask at pixel centres, mapping the box [x0, x1) onto the mask's 28 cells.
-    cols = (np.arange(col0, col1) + 0.5 - x0) / max(x1 - x0, 1e-6) * 2 - 1
-    rows = (np.arange(row0, row1) + 0.5 - y0) / max(y1 - y0, 1e-6) * 2 - 1
-    grid_x, grid_y = np.meshgrid(cols, rows)
-    grid = torch.from_numpy(np.stack([grid_x, grid_y], -1)[None].astype(np.float32))
-    pasted = F.grid_sample(torch.from_numpy(np.ascontiguousarray(mask, np.float32))[None, None], grid,
-                           mode="bilinear", padding_mode="border", align_corners=False)
-    return pasted[0, 0].numpy(), row0, col0
+    size_y, size_x = mask.shape
+    # Pixel centres in the mask's cell coordinates (cell i spans [i, i + 1), its centre is at i + 0.5).
+    u = np.clip((np.arange(col0, col1) + 0.5 - x0) / max(x1 - x0, 1e-6) * size_x - 0.5, 0, size_x - 1)
+    v = np.clip((np.arange(row0, row1) + 0.5 - y0) / max(y1 - y0, 1e-6) * size_y - 0.5, 0, size_y - 1)
+    i0, j0 = np.minimum(v.astype(np.int64), size_y - 2), np.minimum(u.astype(np.int64), size_x - 2)
+    wy, wx = (v - i0)[:, None].astype(np.float32), (u - j0)[None, :].astype(np.float32)
+    m = np.asarray(mask, np.float32)
+    top = m[i0][:, j0] * (1 - wx) + m[i0][:, j0 + 1] * wx
+    bottom = m[i0 + 1][:, j0] * (1 - wx) + m[i0 + 1][:, j0 + 1] * wx
+    return top * (1 - wy) + bottom * wy, row0, col0
 
 
 def instance_targets(ids: np.ndarray, min_pixels: int = 12) -> dict[str, Any]:

@@ -66,7 +66,7 @@ class TrainingOptions:
 class EpochRecord:
     epoch: int
     train_loss: float
-    train_iou: float
+    train_iou: float | None  # None: no per-batch IoU (instance models)
     val_loss: float
     val_iou: float
     seconds: float
@@ -194,10 +194,11 @@ class Trainer:
                  progress: Progress | None = None) -> None:
         if not sources:
             raise BuildingExtractorError("Give at least one training raster with footprints.")
+        if options.architecture not in ("unet", "maskrcnn"):
+            raise BuildingExtractorError(f"Unknown architecture {options.architecture!r}; train 'unet' or 'maskrcnn'.")
         if options.architecture != self.architecture:
-            raise BuildingExtractorError(
-                f"Unknown architecture {options.architecture!r}; train 'unet' or 'maskrcnn' models (make_trainer)."
-            )
+            raise BuildingExtractorError(f"{type(self).__name__} trains {self.architecture} models, not "
+                                         f"{options.architecture}; make_trainer picks the right trainer.")
         self.sources, self.options, self.output = sources, options, output
         self.validation = validation or []
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -285,8 +286,9 @@ class Trainer:
                 self.history.append(EpochRecord(epoch + 1, train_loss, train_iou, val_loss, val_iou,
                                                 time.monotonic() - t0, f1))
                 self.progress.info(
-                    f"epoch {epoch + 1}/{o.epochs}: train loss {train_loss:.4f} IoU {train_iou:.3f}, "
-                    f"val loss {val_loss:.4f} IoU {val_iou:.3f}" + (f" F1 {f1:.3f}" if f1 is not None else "")
+                    f"epoch {epoch + 1}/{o.epochs}: train loss {train_loss:.4f}"
+                    + (f" IoU {train_iou:.3f}" if train_iou is not None else "")
+                    + f", val loss {val_loss:.4f} IoU {val_iou:.3f}" + (f" F1 {f1:.3f}" if f1 is not None else "")
                     + f" ({time.monotonic() - t0:.0f} s)"
                 )
                 score = val_iou if f1 is None else f1  # early stopping: building F1 where there is one

@@ -50,13 +50,7 @@ class ExtractBuildingsMaskRcnn(ExtractBuildingsUnet):
 
     def _buildings(self, parameters: dict, context: Any, raster: Any, progress: Any, run: Any) -> tuple[Any, dict]:
         options = InstanceOptions(
-            model_path=self._model_path(parameters, context),
-            gsd_m=self._optional_number(parameters, self.RESOLUTION, context),
-            bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
-            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
-            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-            tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
-            overlap=self._optional_number(parameters, self.OVERLAP, context),
+            **self._reading_options(parameters, context),
             score_threshold=self._optional_number(parameters, self.SCORE_THRESHOLD, context),
             mask_threshold=self._optional_number(parameters, self.MASK_THRESHOLD, context),
             nms_iou=self._optional_number(parameters, self.NMS_IOU, context),

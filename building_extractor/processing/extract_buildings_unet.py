@@ -276,13 +276,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     def _buildings(self, parameters: dict, context: Any, raster: Any, progress: Any, run: Any) -> tuple[Any, dict]:
         """The core generator of buildings for these parameters, and the extra results it will write."""
         options = ExtractionOptions(
-            model_path=self._model_path(parameters, context),
-            gsd_m=self._optional_number(parameters, self.RESOLUTION, context),
-            bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
-            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
-            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-            tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
-            overlap=self._optional_number(parameters, self.OVERLAP, context),
+            **self._reading_options(parameters, context),
             threshold=self._optional_number(parameters, self.THRESHOLD, context),
             post=PostProcessOptions(
                 min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
@@ -295,6 +289,18 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         )
         results = {self.OUTPUT_PROBABILITY: options.probability_path} if options.probability_path else {}
         return extract_buildings(raster, options, progress, run), results
+
+    def _reading_options(self, parameters: dict, context: Any) -> dict[str, Any]:
+        """Core options of the shared reading parameters (the same names in both algorithms' core options)."""
+        return dict(
+            model_path=self._model_path(parameters, context),
+            gsd_m=self._optional_number(parameters, self.RESOLUTION, context),
+            bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
+            overlap=self._optional_number(parameters, self.OVERLAP, context),
+        )
 
     def _raster_input(self, parameters: dict, context: Any, feedback: Any, layer: Any) -> Any:
         """The layer's file, the file clipped to EXTENT, or a reader through the layer's data provider (web

@@ -114,3 +114,26 @@ def test_fragment_merges_and_duplicates_are_suppressed() -> None:
     merged = suppress(merge_fragments([whole, fragment, neighbour, duplicate]), 0.5)
     assert sorted(round(c.polygon.area) for c in merged) == [100, 100]
     assert max(c.score for c in merged) == 0.9
+
+
+def test_rows_of_attached_houses_are_resolved_row_by_row(tmp_path, monkeypatch) -> None:
+    """Touching buildings do not chain into one pending group: memory stays about two rows of tiles."""
+    from building_extractor.core import instances
+
+    model = use_bright_roof_detector(monkeypatch, tmp_path, tile=64, overlap=16)
+    data = scene_with_roofs(400, 200, [])
+    for row in range(0, 400, 10):  # a dense town: 10 px houses wall to wall in both directions
+        for col in range(0, 200, 10):
+            data[:, row:row + 10, col:col + 10] = 180 if (row + col) // 10 % 2 else 220
+    pending: list[int] = []
+    flush = instances.InstanceResolver.flush
+
+    def counting_flush(self, limit=float("inf")):
+        done = flush(self, limit)
+        pending.append(len(self.pending))
+        return done
+
+    monkeypatch.setattr(instances.InstanceResolver, "flush", counting_flush)
+    buildings, _ = run(write_raster(tmp_path / "terraces.tif", data, UTM, ORIGIN), model)
+    assert len(buildings) == 40 * 20
+    assert max(pending) <= 200, pending  # a row of tiles holds ~100 houses; chaining would keep all 800
