@@ -4,8 +4,9 @@ Tiles overlap. Each tile keeps the detections it owns (centre in its central reg
 plus those a neighbouring tile sees cut by its edge; detections cut by this tile's own inner edges are kept
 as fragments. Rows of candidates are resolved as soon as no later tile can touch them: fragments are merged
 with the detections they overlap (so buildings larger than the overlap are merged, not cut), then a
-non-maximum suppression on polygon IoU drops duplicates. Only about two rows of tiles' candidates are held
-at once, so memory does not grow with the raster.
+non-maximum suppression on polygon IoU drops duplicates. Candidates are held only until nothing that overlaps
+them can still come; in dense towns, masks of neighbouring houses overlapping by a few pixels keep more of
+them pending (measured in BENCHMARKS.md).
 """
 
 from __future__ import annotations
