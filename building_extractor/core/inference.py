@@ -95,6 +95,26 @@ class TileReader:
         (QGIS data providers)."""
         return self.prefetched() if getattr(self.source, "thread_safe_reads", True) else self.batches()
 
+    def timed_stream(self, timings: dict[str, float], progress: Progress) -> Iterator[TileBatch]:
+        """:meth:`stream`, adding the time spent waiting for each batch to ``timings["read"]``, stopping
+        (:class:`Cancelled`) when cancel was pressed, and reporting progress once the caller is done with a
+        batch. Closing it joins the reader thread."""
+        import time
+
+        batches, done = self.stream(), 0
+        try:
+            started = time.perf_counter()
+            for batch in batches:
+                timings["read"] += time.perf_counter() - started
+                if progress.is_canceled():
+                    raise Cancelled()
+                yield batch
+                done += len(batch.tiles)
+                progress.set_fraction(done / len(self.tiles))
+                started = time.perf_counter()
+        finally:
+            batches.close()
+
     def prefetched(self, depth: int = 2) -> Iterator[TileBatch]:
         """Batches produced by a reader thread, at most ``depth`` ahead of the consumer."""
         buffer: queue.Queue = queue.Queue(maxsize=depth)
@@ -213,14 +233,10 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
     predictor = Predictor(model, device, progress)
     reader = TileReader(source, config, tile, batch_size, tiles, progress)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
-    done = 0
-    batches = reader.stream()
+    batches = reader.timed_stream(timings, progress)
     try:
-        t0 = time.perf_counter()
         for batch in batches:
             t1 = time.perf_counter()
-            if progress.is_canceled():
-                raise Cancelled()
             probs = predictor(batch.images)
             t2 = time.perf_counter()
             try:
@@ -230,13 +246,8 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
                         accumulator.flush_until(next_row_start[tile_info])
             except OSError as exc:
                 raise temp_write_error(prob_path, exc) from exc
-            t3 = time.perf_counter()
-            timings["read"] += t1 - t0
             timings["infer"] += t2 - t1
-            timings["blend_write"] += t3 - t2
-            done += len(batch.tiles)
-            progress.set_fraction(done / len(tiles))
-            t0 = time.perf_counter()
+            timings["blend_write"] += time.perf_counter() - t2
     except BaseException:
         # Stop and join the reader thread now: the caller closes the raster next, and GDAL crashes when a
         # dataset is closed under a thread still reading it.

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BuildingExtractorError, Cancelled, DeviceError
+from .errors import BuildingExtractorError, DeviceError
 from .maskrcnn import detect, paste_mask
 from .model_file import ModelConfig
 from .progress import Progress, SilentProgress
@@ -381,14 +381,10 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
         post = _PostProcessor(options.post, grid, source.source_crs_wkt, source.footprint())
         timings = {"read": 0.0, "detect": 0.0, "merge": 0.0, "postprocess_write": 0.0}
         progress.set_stage(0, STAGES[0])
-        batches = reader.stream()
-        done = 0
+        batches = reader.timed_stream(timings, progress)
         try:
-            t0 = time.perf_counter()
             for batch in batches:
                 t1 = time.perf_counter()
-                if progress.is_canceled():
-                    raise Cancelled()
                 detections = detector(batch.images)
                 t2 = time.perf_counter()
                 finished: list[Candidate] = []
@@ -400,13 +396,9 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
                 t3 = time.perf_counter()
                 for building in post(finished):
                     yield building
-                timings["read"] += t1 - t0
                 timings["detect"] += t2 - t1
                 timings["merge"] += t3 - t2
                 timings["postprocess_write"] += time.perf_counter() - t3
-                done += len(batch.tiles)
-                progress.set_fraction(done / len(tiles))
-                t0 = time.perf_counter()
             for building in post(resolver.flush()):
                 yield building
         finally:
