@@ -28,6 +28,7 @@ from qgis.utils import iface, plugins
 
 PROVIDER_ID = "building_extractor"
 ALGORITHM = "building_extractor:extract_buildings_unet"
+MASKRCNN_ALGORITHM = "building_extractor:extract_buildings_maskrcnn"
 REPORT = {"errors": [], "scenarios": [s for s in os.environ.get("BE_SCENARIOS", "toolbox").split(",") if s]}
 SCREENSHOTS = os.environ.get("BE_SCREENSHOTS", ".")
 WORKDIR = os.environ.get("BE_WORKDIR", ".")
@@ -234,19 +235,19 @@ def _stack(top: QImage, bottom: QImage) -> QImage:
 
 
 # Algorithm dialog -------------------------------------------------------------------------------------
-def dialog_scenario() -> None:
+def dialog_scenario(key: str = "dialog", algorithm_id: str = ALGORITHM) -> None:
     import processing
     from processing.core.ProcessingConfig import ProcessingConfig
 
     ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)
     sample = os.environ["BE_SAMPLE"]
-    output = os.path.join(WORKDIR, "dialog_buildings.gpkg")
+    output = os.path.join(WORKDIR, f"{key}_buildings.gpkg")
     layer = _project_raster(sample)
-    report = REPORT["dialog"] = {"input": sample, "output": output, "input_layer_valid": bool(layer and
-                                                                                              layer.isValid())}
-    algorithm = QgsApplication.processingRegistry().algorithmById(ALGORITHM)
+    report = REPORT[key] = {"input": sample, "output": output, "input_layer_valid": bool(layer and
+                                                                                         layer.isValid())}
+    algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
     report["no_threading_flag"] = bool(algorithm.flags() & algorithm.FlagNoThreading)
-    dialog = processing.createAlgorithmDialog(ALGORITHM, {"INPUT": layer, "OUTPUT": output})
+    dialog = processing.createAlgorithmDialog(algorithm_id, {"INPUT": layer, "OUTPUT": output})
     KEEP.append(dialog)
     dialog.show()
     dialog.setGeometry(150, 60, 980, 720)  # after show(): QGIS restores the last dialog's geometry on show
@@ -266,11 +267,11 @@ def dialog_scenario() -> None:
             report["log"] = _log_text(dialog)
             report.update(_describe_output(output))
             dialog.showLog()
-            report["screenshot_saved"] = _save(dialog.grab().toImage(), "dialog")
-            _save(_grab_screen(), "dialog_screen")  # the styled buildings layer on the map, under the dialog
+            report["screenshot_saved"] = _save(dialog.grab().toImage(), key)
+            _save(_grab_screen(), f"{key}_screen")  # the styled buildings layer on the map, under the dialog
             dialog.close()
         except Exception:  # noqa: BLE001
-            _fail("dialog")
+            _fail(key)
         _next_scenario()
 
     dialog.algorithmFinished.connect(finished)
@@ -343,7 +344,8 @@ def _project_raster(path: str):
     return iface.addRasterLayer(path, os.path.splitext(os.path.basename(path))[0])
 
 
-SCENARIOS = {"toolbox": toolbox_scenario, "dialog": dialog_scenario, "batch": batch_scenario}
+SCENARIOS = {"toolbox": toolbox_scenario, "dialog": dialog_scenario, "batch": batch_scenario,
+             "dialog_maskrcnn": lambda: dialog_scenario("dialog_maskrcnn", MASKRCNN_ALGORITHM)}
 
 
 def start() -> None:

@@ -38,13 +38,13 @@ def desktop(tmp_path_factory) -> dict:
     """The probe's report of one QGIS desktop session; the batch scenario needs ../shared/data."""
     script = load_screenshot_script()
     base = tmp_path_factory.mktemp("desktop")
-    scenarios, batch_inputs = ["toolbox", "dialog"], []
+    scenarios, batch_inputs = ["toolbox", "dialog", "dialog_maskrcnn"], []
     if (script.SHARED_DATA / "kampala").exists():
         batch_inputs = script.make_batch_inputs(base / "inputs")
         scenarios.append("batch")
     try:
         report = script.run_desktop(scenarios, base / "screenshots", base / "work", batch_inputs,
-                                    timeout=360, scenario_timeout=150)
+                                    timeout=480, scenario_timeout=150)
     except RuntimeError as exc:  # QGIS hung past the timeout or died without a report
         pytest.fail(str(exc))
     report["screenshots"] = base / "screenshots"
@@ -125,6 +125,21 @@ def test_algorithm_dialog_runs_the_model_on_a_qgis_worker_thread(desktop, refere
     assert_clean_log(dialog["log"])
     assert dialog["screenshot_saved"]
     assert_picture(desktop["screenshots"] / "dialog.png", 700, 500)
+
+
+def test_mask_rcnn_dialog_runs_on_a_qgis_worker_thread(desktop):
+    """The Mask R-CNN (torchvision detector built on first use) also runs from its dialog off the main
+    thread, without hanging or crashing QGIS, and its styled layer is added to the project."""
+    assert not desktop["errors"], "\n".join(desktop["errors"])
+    dialog = desktop["dialog_maskrcnn"]
+    assert dialog["successful"], dialog["log"][-3000:]
+    assert not dialog["no_threading_flag"]
+    assert dialog["exists"] and dialog["valid"] and dialog["crs"] == "EPSG:4326", dialog
+    assert dialog["feature_count"] > 10
+    assert_styled_layer(dialog)
+    assert "Execution completed" in dialog["log"] and "buildings written" in dialog["log"]
+    assert_clean_log(dialog["log"])
+    assert_picture(desktop["screenshots"] / "dialog_maskrcnn.png", 700, 500)
 
 
 def test_batch_dialog_gives_each_raster_its_own_layer(desktop, reference_count):
