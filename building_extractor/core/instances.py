@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BuildingExtractorError, DeviceError
+from .errors import BuildingExtractorError
+from .inference import Predictor
 from .maskrcnn import detect, paste_mask
 from .model_file import ModelConfig
 from .progress import Progress, SilentProgress
@@ -239,8 +240,7 @@ def merge_fragments(candidates: list[Candidate]) -> list[Candidate]:
         if len(members) == 1:
             merged.append(members[0])
             continue
-        union = unary_union([m.polygon for m in members]).buffer(0)
-        union = max(getattr(union, "geoms", [union]), key=lambda g: g.area)
+        union = largest_polygon(unary_union([m.polygon for m in members]).buffer(0))
         areas = np.array([m.polygon.area for m in members])
         windows = np.array([m.window for m in members])
         merged.append(Candidate(union, max(m.score for m in members),
@@ -251,12 +251,11 @@ def merge_fragments(candidates: list[Candidate]) -> list[Candidate]:
 
 
 def suppress(candidates: list[Candidate], nms_iou: float) -> list[Candidate]:
-    """Non-maximum suppression on polygon IoU, then no overlaps: in score order, each building keeps only
-    the part not already taken by better-scored ones; one that loses over half its area is a duplicate."""
+    """Non-maximum suppression on polygon IoU; a detection with over half its area inside a better-scored one
+    is a duplicate too. (Outputs are made disjoint after cleaning, in ``_PostProcessor``.)"""
     kept: list[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: -c.score):
         polygon = candidate.polygon
-        taken = []
         for other in kept:
             if not polygon.intersects(other.polygon):
                 continue
@@ -264,50 +263,26 @@ def suppress(candidates: list[Candidate], nms_iou: float) -> list[Candidate]:
             union = polygon.area + other.polygon.area - inter
             if inter >= nms_iou * union or inter >= OVERLAP_DUPLICATE * polygon.area:
                 break
-            if inter > 0:
-                taken.append(other.polygon)
         else:
-            if taken:
-                from shapely.ops import unary_union
-
-                rest = polygon.difference(unary_union(taken)).buffer(0)
-                parts = [g for g in getattr(rest, "geoms", [rest]) if g.geom_type == "Polygon" and not g.is_empty]
-                if not parts:
-                    continue
-                polygon = max(parts, key=lambda g: g.area)
-            kept.append(Candidate(polygon, candidate.score, candidate.mask_confidence, candidate.cut, candidate.window))
+            kept.append(candidate)
     return kept
 
 
-class Detector:
-    """A Mask R-CNN on a device; halves the batch when the GPU runs out of memory."""
+class Detector(Predictor):
+    """A Mask R-CNN on a device: detections per tile, with the Predictor's halving on GPU out-of-memory."""
+
+    CHANNELS_LAST = False
 
     def __init__(self, model: Any, device: Any, score_threshold: float, progress: Progress) -> None:
-        import torch
-
-        self.torch, self.device, self.progress = torch, device, progress
-        self.model = model.to(device).eval()
+        super().__init__(model, device, progress)
         self.score_threshold = score_threshold
-        self.max_batch: int | None = None
 
-    def __call__(self, images: np.ndarray) -> list[dict[str, Any]]:
-        torch = self.torch
-        if self.max_batch and len(images) > self.max_batch:
-            step = self.max_batch
-            return [d for i in range(0, len(images), step) for d in self(images[i:i + step])]
-        x = torch.from_numpy(images).to(self.device)
-        try:
-            with torch.inference_mode():
-                return detect(self.model, x, self.score_threshold)
-        except torch.cuda.OutOfMemoryError:
-            if len(images) == 1:
-                raise DeviceError("The GPU ran out of memory even with one tile per batch. Lower TILE_SIZE, "
-                                  "close other programs using the GPU, or use DEVICE=cpu.") from None
-            torch.cuda.empty_cache()
-            self.max_batch = len(images) // 2
-            self.progress.warning(f"GPU out of memory with batch {len(images)}; continuing with batches of "
-                                  f"{self.max_batch}.")
-            return self(images)
+    def _join(self, parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        return [detections for part in parts for detections in part]
+
+    def _forward(self, images: np.ndarray) -> list[dict[str, Any]]:
+        with self.torch.inference_mode():
+            return detect(self.model, self.torch.from_numpy(images).to(self.device), self.score_threshold)
 
 
 def check_instance_options(options: InstanceOptions, config: ModelConfig, tile: int) -> None:
