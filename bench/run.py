@@ -27,7 +27,7 @@ from bench.mosaic import mosaic  # noqa: E402
 
 MODEL = ROOT / "building_extractor" / "models" / "default_unet.safetensors"
 MODELS = {"unet": MODEL, "maskrcnn": ROOT / "building_extractor" / "models" / "default_maskrcnn.safetensors"}
-BATCH = {"unet": 4, "maskrcnn": 2}  # the algorithms' default BATCH_SIZE
+BATCH = {"unet": 1, "maskrcnn": 2}  # the algorithms' default BATCH_SIZE
 WORK = ROOT / "build" / "bench"
 TIME = "/usr/bin/time"
 

@@ -18,7 +18,7 @@ from .model_file import ModelConfig
 from .progress import Progress
 from .raster_source import RasterSource
 from .stitching import ProbabilityWriter, StripAccumulator
-from .tiling import Tile, make_tiles
+from .tiling import Tile, context_margin, make_tiles
 
 
 @dataclass
@@ -59,8 +59,9 @@ class TileReader:
     """Reads, pads and normalises tiles into batches on a background thread (overlaps I/O and inference)."""
 
     def __init__(self, source: RasterSource, config: ModelConfig, tile: int, batch_size: int,
-                 tiles: list[Tile], progress: Progress) -> None:
+                 tiles: list[Tile], progress: Progress, mirror: int | None = None) -> None:
         self.source, self.config, self.tile, self.batch_size = source, config, tile, batch_size
+        self.mirror = mirror  # px of mirrored raster beyond its edges (None: all of the tile), neutral beyond
         self.tiles = tiles
         self.offset, self.scale = value_scale(source, config, progress)
         self.mean = np.asarray(config.mean, np.float32)[:, None, None]
@@ -68,20 +69,28 @@ class TileReader:
         self.valid_pixels = 0  # counted while reading: an all-nodata raster gets a warning, not a crash
 
     def read_tile(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+        """One normalised tile and its validity; parts outside the raster mirror it up to ``mirror`` px and are
+        neutral (0) beyond, so what a pixel near the raster edge sees does not depend on the tile size."""
         grid = self.source.grid
-        h = min(self.tile, grid.height - tile.row)
-        w = min(self.tile, grid.width - tile.col)
-        data, valid = self.source.read(tile.row, tile.col, h, w)
+        row0, col0 = max(tile.row, 0), max(tile.col, 0)
+        row1, col1 = min(tile.row + self.tile, grid.height), min(tile.col + self.tile, grid.width)
+        data, valid = self.source.read(row0, col0, row1 - row0, col1 - col0)
         self.valid_pixels += int(np.count_nonzero(valid))
         data -= self.offset[:, None, None]
         data *= self.scale[:, None, None] / self.config.input_scale
         # Invalid pixels take the normalisation mean (0 after normalising), so they look neutral to the model.
         data = np.where(valid[None], (data - self.mean) / self.std, 0.0).astype(np.float32)
-        if h < self.tile or w < self.tile:
-            # Pad partial edge tiles by mirroring (numpy repeats the reflection for any width).
-            mode = "reflect" if h > 1 and w > 1 else "edge"
-            data = np.pad(data, ((0, 0), (0, self.tile - h), (0, self.tile - w)), mode=mode)
-            valid = np.pad(valid, ((0, self.tile - h), (0, self.tile - w)))
+        pad = ((row0 - tile.row, tile.row + self.tile - row1), (col0 - tile.col, tile.col + self.tile - col1))
+        if any(side for axis in pad for side in axis):
+            # Mirror the raster into the part of the tile outside it (numpy repeats the reflection for any
+            # width), so the model sees plausible context rather than a hard edge.
+            mode = "reflect" if data.shape[1] > 1 and data.shape[2] > 1 else "edge"
+            mirrored = pad if self.mirror is None else tuple(tuple(min(side, self.mirror) for side in axis)
+                                                             for axis in pad)
+            data = np.pad(data, ((0, 0), *mirrored), mode=mode)
+            rest = tuple((a - b, c - d) for (a, c), (b, d) in zip(pad, mirrored))
+            data = np.pad(data, ((0, 0), *rest))
+            valid = np.pad(valid, pad)
         return data, valid
 
     def batches(self) -> Iterator[TileBatch]:
@@ -228,7 +237,8 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
             f"TILE_SIZE must be a multiple of {config.stride} (the model's output stride); got {tile}. "
             f"Use {int(math.ceil(tile / config.stride) * config.stride)}."
         )
-    rows = make_tiles(grid.width, grid.height, tile, overlap)
+    pad = overlap - context_margin(overlap)
+    rows = make_tiles(grid.width, grid.height, tile, overlap, pad)
     tiles = [t for row in rows for t in row]
     last_in_row = {row[-1] for row in rows}
     next_row_start = {rows[i][-1]: (rows[i + 1][0].row if i + 1 < len(rows) else grid.height) for i in range(len(rows))}
@@ -236,7 +246,7 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
         writer = ProbabilityWriter(prob_path, mask_path, grid, threshold)
     except OSError as exc:
         raise temp_write_error(prob_path, exc) from exc
-    accumulator = StripAccumulator(grid.width, grid.height, tile, writer)
+    accumulator = StripAccumulator(grid.width, grid.height, tile, writer, overlap, pad)
     predictor = Predictor(model, device, progress)
     reader = TileReader(source, config, tile, batch_size, tiles, progress)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}

@@ -31,7 +31,7 @@ class ExtractionOptions:
     gsd_m: float | None = None  # None: the model's GSD; 0: the raster's native resolution
     bands: list[int] | None = None
     device: str = "auto"
-    batch_size: int = 4
+    batch_size: int = 1
     tile_size: int | None = None
     overlap: float | None = None
     threshold: float | None = None

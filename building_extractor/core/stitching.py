@@ -16,19 +16,25 @@ from .tiling import blend_window
 
 
 class StripAccumulator:
-    """Weighted-sum accumulator over a rolling band of rows, flushing finished rows to writers."""
+    """Weighted-sum accumulator over a rolling band of rows, flushing finished rows to writers.
 
-    def __init__(self, width: int, height: int, tile: int, writer: ProbabilityWriter) -> None:
-        self.width, self.height, self.tile = width, height, tile
+    Tiles may start up to ``pad`` px before the grid (negative row/col) and end past it; what falls outside the
+    grid is accumulated like the rest and dropped on flush.
+    """
+
+    def __init__(self, width: int, height: int, tile: int, writer: ProbabilityWriter, overlap: int = 0,
+                 pad: int = 0) -> None:
+        self.width, self.height, self.tile, self.overlap, self.pad = width, height, tile, overlap, pad
         self.writer = writer
-        self.top = 0  # first row of the grid held in the buffer
+        self.top = -pad  # grid row held in the buffer's first row
         # Rows are flushed after the last tile of a tile row, before the next row's tiles arrive, so one tile
         # height of rows suffices; _grow covers callers that add further ahead.
         rows = tile
-        # Columns padded by a tile so tiles past the right edge need no special case.
-        self.sum = np.zeros((rows, width + tile), np.float32)
-        self.weight = np.zeros((rows, width + tile), np.float32)
-        self.valid = np.zeros((rows, width + tile), bool)
+        # Buffer column c holds grid column c - pad; a tile of slack on the right needs no special case.
+        columns = width + 2 * pad + tile
+        self.sum = np.zeros((rows, columns), np.float32)
+        self.weight = np.zeros((rows, columns), np.float32)
+        self.valid = np.zeros((rows, columns), bool)
 
     def add(self, row: int, col: int, prob: np.ndarray, valid: np.ndarray) -> None:
         """Add one tile's probabilities (tile × tile) at (row, col) of the grid."""
@@ -36,8 +42,9 @@ class StripAccumulator:
         if r0 + self.tile > self.sum.shape[0]:
             self._grow(r0 + self.tile)
             r0 = row - self.top
-        window = blend_window(self.tile)
-        region = np.s_[r0:r0 + self.tile, col:col + self.tile]
+        window = blend_window(self.tile, self.overlap)
+        c0 = col + self.pad
+        region = np.s_[r0:r0 + self.tile, c0:c0 + self.tile]
         self.sum[region] += prob * window
         self.weight[region] += window
         self.valid[region] |= valid
@@ -48,15 +55,18 @@ class StripAccumulator:
         self.sum, self.weight, self.valid = (np.pad(a, pad) for a in (self.sum, self.weight, self.valid))
 
     def flush_until(self, row: int) -> None:
-        """Rows above ``row`` will receive no more tiles: normalise them and write them out."""
+        """Rows above ``row`` will receive no more tiles: normalise those inside the grid and write them out."""
         row = min(row, self.height)
         count = row - self.top
         if count <= 0:
             return
-        weight = self.weight[:count, :self.width]
-        prob = np.divide(self.sum[:count, :self.width], weight, out=np.zeros_like(weight), where=weight > 0)
-        prob[~self.valid[:count, :self.width]] = 0.0
-        self.writer.write_rows(self.top, prob)
+        first = max(0, -self.top)  # buffer rows above the grid are dropped
+        if count > first:
+            columns = np.s_[first:count, self.pad:self.pad + self.width]
+            weight = self.weight[columns]
+            prob = np.divide(self.sum[columns], weight, out=np.zeros_like(weight), where=weight > 0)
+            prob[~self.valid[columns]] = 0.0
+            self.writer.write_rows(self.top + first, prob)
         for array in (self.sum, self.weight, self.valid):
             array[:-count] = array[count:]
             array[-count:] = 0

@@ -23,6 +23,10 @@ from .raster_source import RasterSource
 from .spatial_index import SpatialIndex
 
 IGNORE = 255
+# Inference defaults written into new U-Net model files. The overlap is what keeps the result independent of the
+# tile size: every pixel is taken from a tile in which it has >= 64 px of context (tiling.context_margin), and at
+# 1024 px the tiles' recomputed overlap costs about as much as 512 px tiles with a 64 px overlap did.
+UNET_TILE_SIZE, UNET_OVERLAP = 1024, 160
 
 
 @dataclass
@@ -209,7 +213,7 @@ class Trainer:
     def _config(self) -> ModelConfig:
         o = self.options
         return ModelConfig(encoder=o.encoder, gsd_m=o.gsd_m, decoder_channels=list(o.decoder_channels),
-                           tile_size=512, overlap=64)
+                           tile_size=UNET_TILE_SIZE, overlap=UNET_OVERLAP)
 
     def _initial_model(self) -> tuple[ModelConfig, Any]:
         """The config and network to train: fine-tuned from INIT_MODEL, else new (ImageNet encoder if any)."""

@@ -49,7 +49,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     ARCHITECTURE = "unet"
     ARCHITECTURE_NAME = "U-Net"
     FIELDS = FIELDS
-    DEFAULT_BATCH_SIZE = 4
+    DEFAULT_BATCH_SIZE = 1  # one 1024 px tile (the U-Net's default tile) per forward pass
     STAGES = STAGES  # progress steps of the core pipeline
     THRESHOLD_NAME = "THRESHOLD"  # named in the "no buildings found" hint
     DEFAULT_MODEL_FILE = "default_unet.safetensors"  # in building_extractor/models/

@@ -7,7 +7,7 @@ from affine import Affine
 
 from building_extractor.core.raster_source import ProcessingGrid
 from building_extractor.core.stitching import ProbabilityWriter, StripAccumulator
-from building_extractor.core.tiling import make_tiles
+from building_extractor.core.tiling import context_margin, make_tiles
 
 
 def stitch(field: np.ndarray, tile: int, overlap: int, tmp_path, noise: float = 0.0) -> np.ndarray:
@@ -15,15 +15,17 @@ def stitch(field: np.ndarray, tile: int, overlap: int, tmp_path, noise: float = 
     grid = ProcessingGrid("", Affine(1, 0, 0, 0, -1, height), width, height, 1.0)
     prob_path, mask_path = str(tmp_path / f"p{tile}.tif"), str(tmp_path / f"m{tile}.tif")
     writer = ProbabilityWriter(prob_path, mask_path, grid, 0.5)
-    acc = StripAccumulator(width, height, tile, writer)
-    rows = make_tiles(width, height, tile, overlap)
+    pad = overlap - context_margin(overlap)  # as the pipeline does: edge pixels get context too
+    acc = StripAccumulator(width, height, tile, writer, overlap, pad)
+    rows = make_tiles(width, height, tile, overlap, pad)
     rng = np.random.default_rng(0)
-    padded = np.pad(field, ((0, tile), (0, tile)))
+    padded = np.pad(field, ((pad, pad + tile), (pad, pad + tile)))
     for i, row in enumerate(rows):
         for t in row:
-            prob = padded[t.row:t.row + tile, t.col:t.col + tile] + rng.normal(0, noise, (tile, tile))
+            prob = padded[t.row + pad:t.row + pad + tile, t.col + pad:t.col + pad + tile]
+            prob = prob + rng.normal(0, noise, (tile, tile))
             valid = np.zeros((tile, tile), bool)
-            valid[:height - t.row, :width - t.col] = True
+            valid[max(0, -t.row):height - t.row, max(0, -t.col):width - t.col] = True
             acc.add(t.row, t.col, prob.astype(np.float32), valid)
         acc.flush_until(rows[i + 1][0].row if i + 1 < len(rows) else height)
     writer.close()
@@ -31,7 +33,7 @@ def stitch(field: np.ndarray, tile: int, overlap: int, tmp_path, noise: float = 
         return src.read(1) / 255.0
 
 
-@pytest.mark.parametrize("tile,overlap", [(32, 8), (64, 16), (128, 0), (256, 64)])
+@pytest.mark.parametrize("tile,overlap", [(32, 8), (64, 16), (128, 0), (256, 64), (256, 160)])
 def test_stitched_field_matches_the_source_field(tmp_path, tile: int, overlap: int) -> None:
     y, x = np.mgrid[0:150, 0:230]
     field = (0.5 + 0.4 * np.sin(x / 17.0) * np.cos(y / 23.0)).astype(np.float32)

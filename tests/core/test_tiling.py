@@ -4,17 +4,26 @@ import numpy as np
 import pytest
 
 from building_extractor.core.errors import BuildingExtractorError
-from building_extractor.core.tiling import blend_window, make_tiles, resolve_overlap, tile_origins
+from building_extractor.core.tiling import (
+    MARGIN_WEIGHT,
+    blend_window,
+    context_margin,
+    make_tiles,
+    resolve_overlap,
+    tile_origins,
+)
 
 
 @pytest.mark.parametrize("length", [1, 31, 64, 65, 100, 447, 448, 449, 1000])
-@pytest.mark.parametrize("tile,stride", [(64, 48), (64, 64), (256, 192)])
-def test_tiles_cover_every_pixel_without_gaps(length: int, tile: int, stride: int) -> None:
-    starts = tile_origins(length, tile, stride)
-    covered = np.zeros(length, bool)
+@pytest.mark.parametrize("tile,stride,pad", [(64, 48, 0), (64, 64, 0), (256, 192, 0), (256, 96, 96), (64, 32, 24)])
+def test_tiles_cover_every_pixel_and_the_mirrored_border_without_gaps(length: int, tile: int, stride: int,
+                                                                      pad: int) -> None:
+    starts = tile_origins(length, tile, stride, pad)
+    covered = np.zeros(length + 2 * pad, bool)
     for start in starts:
-        covered[start:start + tile] = True
+        covered[start + pad:start + pad + tile] = True
     assert covered.all()
+    assert starts[0] == -pad
     assert starts == sorted(set(starts))
     assert all(b - a <= stride for a, b in zip(starts, starts[1:]))
 
@@ -24,12 +33,20 @@ def test_raster_smaller_than_tile_gets_one_tile() -> None:
     assert [(t.row, t.col) for row in rows for t in row] == [(0, 0)]
 
 
-def test_blend_window_is_positive_symmetric_and_peaks_in_the_centre() -> None:
-    window = blend_window(64)
+@pytest.mark.parametrize("tile,overlap", [(64, 16), (256, 160), (1024, 160), (512, 64)])
+def test_blend_weights_of_neighbours_sum_to_one_and_ignore_the_context_margin(tile: int, overlap: int) -> None:
+    window = blend_window(tile, overlap)
     assert window.min() > 0
     assert np.allclose(window, window.T) and np.allclose(window, window[::-1, ::-1])
-    assert window[32, 32] == pytest.approx(window.max(), rel=1e-3)
-    assert window[0, 0] < 0.01 * window.max()
+    ramp = window[tile // 2]
+    margin = context_margin(overlap)
+    assert 0 < margin < overlap / 2
+    assert np.all(ramp[:margin] == pytest.approx(MARGIN_WEIGHT))  # context only
+    assert np.all(ramp[overlap - margin:tile - overlap + margin] == 1)  # pixels no neighbour sees better
+    # Where two neighbours overlap, one's weight falls as the other's rises: they sum to 1 (no bumps, no seams).
+    stride = tile - overlap
+    both = ramp[stride:] + ramp[:overlap]
+    assert np.allclose(both[margin:overlap - margin], 1, atol=2 * MARGIN_WEIGHT)
 
 
 def test_overlap_in_pixels_or_fraction_and_out_of_range() -> None:

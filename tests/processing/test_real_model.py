@@ -48,16 +48,10 @@ def tile_size_result(shared_data, tmp_path_factory):
     return tile_size_runs(str(shared_data / "kampala" / "image_1.tif"), tmp_path_factory.mktemp("tiles"))
 
 
-def test_tile_size_changes_little(tile_size_result) -> None:
-    """Regression guard: 256 px and 1024 px tiles agree closely (measured 0.933 with the shipped model)."""
-    iou, counts = tile_size_result
-    assert iou >= 0.90
-    assert abs(counts[0] - counts[1]) <= max(2, 0.10 * max(counts))
-
-
-@pytest.mark.xfail(strict=True, reason="Issue 3's bar (mask IoU >= 0.97 between TILE_SIZE 256 and 1024) is not met: "
-                   "the shipped model's output depends on context at 256 px tiles (measured IoU 0.933).")
-def test_tile_size_invariance_meets_the_issue_bar(tile_size_result) -> None:
+def test_tile_size_does_not_change_the_buildings(tile_size_result) -> None:
+    """Issue 3's bar: TILE_SIZE 256 and 1024 (default overlap) give the same buildings: mask IoU >= 0.97 and
+    counts within 3 %. Was 0.933 with a whole-tile Hann window; the context margin and the mirrored raster
+    border (tiling.blend_window, make_tiles(pad=...)) brought it to 0.97."""
     iou, counts = tile_size_result
     assert iou >= 0.97
     assert abs(counts[0] - counts[1]) <= max(1, 0.03 * max(counts))

@@ -88,7 +88,7 @@ def features(path) -> list:
     ({"TILE_SIZE": 16}, "TILE_SIZE must be a positive multiple of 32.*Use 32"),
     ({"OVERLAP": -1}, "OVERLAP must be 0 or more"),
     ({"TILE_SIZE": 64, "OVERLAP": 64}, r"OVERLAP \(64 px\) must be smaller than TILE_SIZE \(64 px\)"),
-    ({"OVERLAP": 600}, r"smaller than TILE_SIZE \(512 px, the model’s\)"),
+    ({"OVERLAP": 2000}, r"smaller than TILE_SIZE \(1024 px, the model’s\)"),
     ({"THRESHOLD": 1.5}, "THRESHOLD must lie between 0 and 1"),
     ({"BATCH_SIZE": 0}, "BATCH_SIZE must be at least 1"),
     ({"RESOLUTION": -1}, "RESOLUTION must be 0"),
