@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--patience", type=int, default=15)
+    parser.add_argument("--touching-gaps", action="store_true",
+                        help="U-Net: label a seam between touching buildings as background")
     args = parser.parse_args()
     maskrcnn = args.architecture == "maskrcnn"
     models = ROOT / "building_extractor" / "models"
@@ -61,7 +63,8 @@ def main() -> None:
                               batch_size=args.batch or (4 if maskrcnn else 8),
                               learning_rate=args.learning_rate or (5e-4 if maskrcnn else 2e-3),
                               max_minutes=args.max_minutes, threads=args.threads, device=args.device,
-                              patience=args.patience, architecture=args.architecture, init_model=init_model)
+                              patience=args.patience, architecture=args.architecture, init_model=init_model,
+                              touching_gaps=args.touching_gaps)
     trainer = make_trainer(sources, options, output, checkpoint_dir=checkpoints, progress=SilentProgress(verbose=True))
     output = trainer.run()
     update_config(output, name=f"default-{args.architecture}-efficientnet_lite0-0.3m",

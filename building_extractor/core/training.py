@@ -64,6 +64,7 @@ class TrainingOptions:
     architecture: str = "unet"  # "unet" or "maskrcnn" (see make_trainer)
     augment: bool = True  # flips, rotations, colour jitter, noise
     chip_pool: int = 0  # > 0: sample this many chips once and draw every batch from them (tiny data, tests)
+    touching_gaps: bool = False  # U-Net: label a 1 px seam between touching buildings as background
 
 
 @dataclass
@@ -75,6 +76,23 @@ class EpochRecord:
     val_iou: float
     seconds: float
     val_f1: float | None = None  # building-level F1 (instance models)
+
+
+def touching_seams(ids: np.ndarray) -> np.ndarray:
+    """Building pixels with a pixel of another building among their 8 neighbours (both sides of a shared wall).
+
+    A U-Net trained on a 0/1 mask learns touching buildings as one blob; labelling these pixels background
+    teaches it to leave a seam there, so the vectorized mask splits into one polygon per building.
+    """
+    buildings = ids > 0
+    padded = np.pad(np.where(buildings, ids, 0), 1)
+    seams = np.zeros(ids.shape, bool)
+    height, width = ids.shape
+    for dy in range(3):
+        for dx in range(3):
+            neighbour = padded[dy:dy + height, dx:dx + width]
+            seams |= (neighbour > 0) & (neighbour != ids)
+    return buildings & seams
 
 
 class _Place:
@@ -95,12 +113,13 @@ class _Place:
     def polygons_in(self, geom: Any) -> list[Any]:
         return [self.polygons[i] for i in self.index.query(geom)]
 
-    def read_chip(self, row: int, col: int, size: int, out_size: int, mean: np.ndarray, instances: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray]:
+    def read_chip(self, row: int, col: int, size: int, out_size: int, mean: np.ndarray, instances: bool = False,
+                  gaps: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Image (bands, out, out) float32 0-1 and label (out, out).
 
         The label is uint8 0/1 with IGNORE where unknown, or with ``instances`` int32 building ids (1, 2, …;
-        0 background, -1 unknown) so that touching buildings stay apart.
+        0 background, -1 unknown) so that touching buildings stay apart. With ``gaps`` the 0/1 label has a
+        background seam where two buildings touch (:func:`touching_seams`).
         """
         from rasterio.windows import Window
         from rasterio.windows import transform as window_transform
@@ -114,8 +133,10 @@ class _Place:
         x0, y0 = transform * (0, 0)
         x1, y1 = transform * (w, h)
         footprint = box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-        burn = rasterize_ids if instances else rasterize_window
+        burn = rasterize_ids if instances or gaps else rasterize_window
         label = burn(self.polygons_in(footprint), transform, (h, w))
+        if gaps and not instances:
+            label = ((label > 0) & ~touching_seams(label)).astype(np.uint8)
         if self.area is not None:
             known = rasterize_window([a for a in self.area if a.intersects(footprint)], transform, (h, w))
             valid &= known > 0
@@ -369,10 +390,10 @@ class Trainer:
             grid = place.raster.grid
             for r in range(0, grid.height, size):
                 for c in range(0, grid.width, size):
-                    chips.append(place.read_chip(r, c, size, size, mean, self.instances))
+                    chips.append(place.read_chip(r, c, size, size, mean, self.instances, self.options.touching_gaps))
         for place in places:
             for r, c, _, _ in place.val_blocks:
-                chips.append(place.read_chip(r, c, size, size, mean, self.instances))
+                chips.append(place.read_chip(r, c, size, size, mean, self.instances, self.options.touching_gaps))
         return chips
 
     def _sample_chip(self, places: list[_Place], mean: np.ndarray, rng: np.random.Generator
@@ -397,7 +418,8 @@ class Trainer:
             row = int(rng.integers(0, max(1, grid.height - read + 1)))
             col = int(rng.integers(0, max(1, grid.width - read + 1)))
             if not _overlaps_val(place, row, col, read):
-                image, label = place.read_chip(row, col, read, size, mean, self.instances)
+                image, label = place.read_chip(row, col, read, size, mean, self.instances,
+                                                self.options.touching_gaps)
                 if ((label >= 0) if self.instances else (label != IGNORE)).mean() > 0.2:
                     return image, label
         raise BuildingExtractorError("Could not sample training chips outside the validation blocks; "
