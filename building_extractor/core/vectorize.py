@@ -142,11 +142,44 @@ def probability_stats(prob_dataset: Any, polygon: Any) -> tuple[float, float]:
         return 0.0, 0.0
     window = Window(col0, row0, col1 - col0, row1 - row0)
     values = prob_dataset.read(1, window=window)
-    inside = ~geometry_mask([polygon], values.shape, prob_dataset.window_transform(window), all_touched=False)
+    inside = pixel_aligned_mask(polygon, ~prob_dataset.window_transform(window), values.shape)
+    if inside is None:
+        inside = ~geometry_mask([polygon], values.shape, prob_dataset.window_transform(window), all_touched=False)
     if not inside.any():
         return 0.0, 0.0
     selected = values[inside]
     return float(selected.mean() / 255.0), float(selected.max() / 255.0)
+
+
+def pixel_aligned_mask(polygon: Any, to_pixels: Any, shape: tuple[int, int]) -> np.ndarray | None:
+    """Pixels inside a polygon whose edges all run along pixel edges (what GDAL Polygonize makes), else None.
+
+    Why not rasterio's geometry_mask: it sets up a GDAL dataset per call, 40 % of the post-processing time of a
+    U-Net run in a py-spy profile; for such polygons an even-odd count of the vertical edges crossing each row
+    gives the same pixels (same centre rule) in numpy.
+    """
+    size = (shape[0] + 1) * (shape[1] + 1)
+    crossings = np.zeros(size, np.int64)
+    a, b, c, d, e, f = to_pixels[:6]
+    for ring in (polygon.exterior, *polygon.interiors):
+        xs, ys = np.asarray(ring.coords).T
+        cols, rows = a * xs + b * ys + c, d * xs + e * ys + f
+        ints_c, ints_r = np.rint(cols), np.rint(rows)
+        if np.abs(cols - ints_c).max() > 1e-6 or np.abs(rows - ints_r).max() > 1e-6:
+            return None
+        c0, c1, r0, r1 = ints_c[:-1], ints_c[1:], ints_r[:-1], ints_r[1:]
+        if np.any((c0 != c1) & (r0 != r1)):  # a slanted edge
+            return None
+        vertical = r0 != r1
+        # Edges outside the window are clamped onto its border (np.clip is slow on small arrays).
+        col = np.minimum(np.maximum(c0[vertical], 0), shape[1]).astype(np.int64)
+        top = np.minimum(np.maximum(np.minimum(r0, r1)[vertical], 0), shape[0]).astype(np.int64)
+        bottom = np.minimum(np.maximum(np.maximum(r0, r1)[vertical], 0), shape[0]).astype(np.int64)
+        width = shape[1] + 1
+        crossings += np.bincount(top * width + col, minlength=size) - np.bincount(bottom * width + col, minlength=size)
+    # Vertical edges spanning each row, by column; then their count left of each pixel centre.
+    edges_per_row = np.cumsum(crossings.reshape(shape[0] + 1, shape[1] + 1), axis=0)[:-1]
+    return (np.cumsum(edges_per_row, axis=1)[:, :-1] % 2).astype(bool)
 
 
 def output_transformer(grid_crs_wkt: str, output_crs_wkt: str) -> Callable[[Any], Any] | None:

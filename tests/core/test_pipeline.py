@@ -138,3 +138,32 @@ def test_regularize_option_gives_right_angled_footprints(tmp_path, monkeypatch) 
     edges = np.diff(np.vstack([corners, corners[:1]]), axis=0)
     for a, b in zip(edges, np.roll(edges, -1, axis=0)):
         assert abs(np.dot(a, b)) / (np.linalg.norm(a) * np.linalg.norm(b)) < 0.02  # right angles
+
+
+def test_pixel_aligned_mask_matches_gdal_rasterize_for_polygonized_blobs() -> None:
+    """The numpy fill used for confidence statistics selects exactly the pixels GDAL's rasterizer selects, for
+    the blobs GDAL Polygonize makes (holes, diagonal touches); slanted polygons are left to GDAL."""
+    from osgeo import gdal, ogr
+    from rasterio.features import geometry_mask
+    from shapely.geometry import Polygon
+
+    from building_extractor.core.vectorize import pixel_aligned_mask
+
+    rng = np.random.default_rng(3)
+    mask = (rng.random((40, 50)) < 0.55).astype(np.uint8)
+    transform = Affine(0.3, 0, 500_000.0, 0, -0.3, 4_000_000.0)
+    raster = gdal.GetDriverByName("MEM").Create("", 50, 40, 1, gdal.GDT_Byte)
+    raster.SetGeoTransform(transform.to_gdal())
+    raster.GetRasterBand(1).WriteArray(mask)
+    source = ogr.GetDriverByName("Memory").CreateDataSource("")
+    layer = source.CreateLayer("blobs")
+    gdal.Polygonize(raster.GetRasterBand(1), raster.GetRasterBand(1), layer, -1)
+    blobs = [wkb.loads(bytes(f.GetGeometryRef().ExportToWkb())) for f in layer]
+    assert len(blobs) > 20 and any(b.interiors for b in blobs)
+    window = transform * Affine.translation(3, 2)  # a window offset into the raster, cutting some blobs
+    for blob in blobs:
+        ours = pixel_aligned_mask(blob, ~window, (30, 40))
+        assert ours is not None
+        assert np.array_equal(ours, ~geometry_mask([blob], (30, 40), window)), blob.wkt
+    slanted = Polygon([(500_001, 3_999_995), (500_004, 3_999_996), (500_002, 3_999_999)])
+    assert pixel_aligned_mask(slanted, ~window, (30, 40)) is None
