@@ -361,7 +361,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
 
     from .inference import TileReader
     from .models import resolve_device
-    from .pipeline import ExtractionRun, bounded_gdal_cache, load_cached_model, open_raster
+    from .pipeline import ExtractionRun, bounded_gdal_cache, load_cached_model, open_raster, release_free_memory
 
     progress = progress or SilentProgress()
     config, model = load_cached_model(options.model_path, "maskrcnn")
@@ -418,6 +418,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
                 t3 = time.perf_counter()
                 for building in post(finished, resolver.reach):
                     yield building
+                release_free_memory()  # else the heap keeps growing with the raster (see the function)
                 timings["detect"] += t2 - t1
                 timings["merge"] += t3 - t2
                 timings["postprocess_write"] += time.perf_counter() - t3
