@@ -4,9 +4,11 @@ Tiles overlap. Each tile keeps the detections it owns (centre in its central reg
 plus those a neighbouring tile sees cut by its edge; detections cut by this tile's own inner edges are kept
 as fragments. Rows of candidates are resolved as soon as no later tile can touch them: fragments are merged
 with the detections they overlap (so buildings larger than the overlap are merged, not cut), then a
-non-maximum suppression on polygon IoU drops duplicates. Candidates are held only until nothing that overlaps
-them can still come; in dense towns, masks of neighbouring houses overlapping by a few pixels keep more of
-them pending (measured in BENCHMARKS.md).
+non-maximum suppression on polygon IoU drops duplicates. Candidates are linked only where merging or
+duplicate removal can act on them, so the few pixels by which neighbouring houses' masks overlap do not chain
+them into groups that never resolve: what is pending stays within about a row of tiles. Those slivers are
+removed when writing: each building is written without what better-scored ones, or buildings written just
+before, already cover.
 """
 
 from __future__ import annotations
