@@ -58,10 +58,11 @@ def use_bright_roof_model(monkeypatch: Any, tmp_path: Path, gsd_m: float = 0.3, 
     return str(tmp_path / "bright-roof.safetensors")
 
 
-def bright_roof_detections(images: Any, score_threshold: float) -> list[dict[str, Any]]:
+def bright_roof_detections(images: Any, score_threshold: float, bleed: float = 0.0) -> list[dict[str, Any]]:
     """A stand-in for :func:`building_extractor.core.maskrcnn.detect`: every 4-connected region of one bright
     grey level (160-199, 200-239, 240-255) is one building, so touching roofs of different brightness are two; regions
-    under 40 px (resampling slivers along roof edges) are ignored; score 0.9."""
+    under 40 px (resampling slivers along roof edges) are ignored; score 0.9. ``bleed`` > 0 stretches each mask
+    over a box that many pixels larger on every side, as a real model's coarse masks spill onto neighbours."""
     from affine import Affine
     from rasterio.features import rasterize, shapes
     from shapely.geometry import shape
@@ -78,7 +79,7 @@ def bright_roof_detections(images: Any, score_threshold: float) -> list[dict[str
             x0, y0, x1, y1 = polygon.bounds
             cell = Affine((x1 - x0) / 28, 0, x0, 0, (y1 - y0) / 28, y0)
             masks.append(rasterize([polygon], out_shape=(28, 28), transform=cell, dtype="uint8").astype(np.float32))
-            boxes.append([x0, y0, x1, y1])
+            boxes.append([x0 - bleed, y0 - bleed, x1 + bleed, y1 + bleed])
         results.append({"boxes": np.array(boxes, np.float32).reshape(-1, 4),
                         "scores": np.full(len(boxes), 0.9, np.float32),
                         "masks": np.array(masks, np.float32).reshape(-1, 28, 28)})
@@ -86,7 +87,7 @@ def bright_roof_detections(images: Any, score_threshold: float) -> list[dict[str
 
 
 def use_bright_roof_detector(monkeypatch: Any, tmp_path: Path, gsd_m: float = 0.3, tile: int = 64,
-                             overlap: int = 16) -> str:
+                             overlap: int = 16, bleed: float = 0.0) -> str:
     """Patch the Mask R-CNN pipeline to detect bright roofs (:func:`bright_roof_detections`); returns a fake
     model path."""
     import torch
@@ -96,5 +97,6 @@ def use_bright_roof_detector(monkeypatch: Any, tmp_path: Path, gsd_m: float = 0.
 
     config = maskrcnn_config(gsd_m=gsd_m, tile_size=tile, overlap=overlap, name="bright-roof-detector")
     monkeypatch.setattr(pipeline, "load_cached_model", lambda path, architecture="unet": (config, torch.nn.Identity()))
-    monkeypatch.setattr(instances, "detect", lambda model, images, threshold: bright_roof_detections(images, threshold))
+    monkeypatch.setattr(instances, "detect",
+                        lambda model, images, threshold: bright_roof_detections(images, threshold, bleed))
     return str(tmp_path / "bright-roof-detector.safetensors")

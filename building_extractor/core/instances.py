@@ -4,9 +4,11 @@ Tiles overlap. Each tile keeps the detections it owns (centre in its central reg
 plus those a neighbouring tile sees cut by its edge; detections cut by this tile's own inner edges are kept
 as fragments. Rows of candidates are resolved as soon as no later tile can touch them: fragments are merged
 with the detections they overlap (so buildings larger than the overlap are merged, not cut), then a
-non-maximum suppression on polygon IoU drops duplicates. Candidates are held only until nothing that overlaps
-them can still come; in dense towns, masks of neighbouring houses overlapping by a few pixels keep more of
-them pending (measured in BENCHMARKS.md).
+non-maximum suppression on polygon IoU drops duplicates. Candidates are linked only where merging or
+duplicate removal can act on them, so the few pixels by which neighbouring houses' masks overlap do not chain
+them into groups that never resolve: what is pending stays within about a row of tiles. Those slivers are
+removed when writing: each building is written without what better-scored ones, or buildings written just
+before, already cover.
 """
 
 from __future__ import annotations
@@ -148,51 +150,89 @@ def tile_candidates(detections: dict[str, Any], tile: Tile, valid: np.ndarray, s
 
 
 class InstanceResolver:
-    """Merges fragments and removes duplicates among candidates, row of tiles by row of tiles."""
+    """Merges fragments and removes duplicates among candidates, row of tiles by row of tiles.
+
+    Candidates are linked only where merging or duplicate removal can act on them (:func:`linked`): masks of
+    neighbouring houses that overlap by a few pixels stay apart, so groups stay about one building big and
+    what is pending stays within a row or two of tiles. Links are computed once, when a candidate arrives.
+    """
 
     def __init__(self, nms_iou: float) -> None:
         self.nms_iou = nms_iou
-        self.pending: list[Candidate] = []
+        self.pending: dict[int, Candidate] = {}  # by arrival number
+        self.links: dict[int, set[int]] = {}
+        self.fresh: list[int] = []  # arrived since the last flush, links not computed yet
+        self.arrived = 0
+        self.reach = -math.inf  # the highest pixel row a candidate resolved later can reach
 
     def add(self, candidates: list[Candidate]) -> None:
-        self.pending.extend(candidates)
+        for candidate in candidates:
+            key, self.arrived = self.arrived, self.arrived + 1
+            self.pending[key], self.links[key] = candidate, set()
+            self.fresh.append(key)
 
     def flush(self, limit: float = math.inf) -> list[Candidate]:
-        """Resolve and return every group of overlapping candidates lying wholly above pixel row ``limit``."""
-        from .spatial_index import SpatialIndex
-
-        if not self.pending:
-            return []
-        polygons = [c.polygon for c in self.pending]
-        index = SpatialIndex(polygons)
-        # Only overlapping interiors interact (merging, suppression); buildings that merely touch do not, so
-        # a street of attached houses does not chain into one ever-pending group.
-        neighbours = [[j for j in index.query(p) if j != i and overlaps_inside(polygons[j], p)]
-                      for i, p in enumerate(polygons)]
-        done, remaining = [], []
-        seen = np.zeros(len(polygons), bool)
-        for start in range(len(polygons)):
-            if seen[start]:
+        """Resolve and return every group of linked candidates lying wholly above pixel row ``limit``."""
+        self._link_fresh()
+        done: list[Candidate] = []
+        seen: set[int] = set()
+        for start in list(self.pending):
+            if start in seen:
                 continue
-            group, stack = [], [start]
-            seen[start] = True
-            while stack:
-                i = stack.pop()
-                group.append(i)
-                for j in neighbours[i]:
-                    if not seen[j]:
-                        seen[j] = True
-                        stack.append(j)
-            members = [self.pending[i] for i in group]
+            group = self._group(start, seen)
+            members = [self.pending[key] for key in group]
             if max(c.bottom for c in members) < limit:
                 done.extend(self._resolve(members))
-            else:
-                remaining.extend(members)
-        self.pending = remaining
+                for key in group:
+                    del self.pending[key], self.links[key]
+        self.reach = min([limit, *(c.polygon.bounds[1] for c in self.pending.values())])
         return done
+
+    def _link_fresh(self) -> None:
+        """Link each new candidate with the pending ones it overlaps substantially (STRtree for the pairs)."""
+        from .spatial_index import SpatialIndex
+
+        keys = list(self.pending)
+        index = SpatialIndex([self.pending[key].polygon for key in keys])
+        fresh = set(self.fresh)
+        for key in self.fresh:
+            candidate = self.pending[key]
+            for other in (keys[j] for j in index.query(candidate.polygon)):
+                if (other != key and not (other in fresh and other < key)  # each pair once
+                        and linked(candidate, self.pending[other], self.nms_iou)):
+                    self.links[key].add(other)
+                    self.links[other].add(key)
+        self.fresh = []
+
+    def _group(self, start: int, seen: set[int]) -> list[int]:
+        """The connected component of ``start`` in the link graph (depth-first)."""
+        group, stack = [], [start]
+        seen.add(start)
+        while stack:
+            key = stack.pop()
+            group.append(key)
+            for other in self.links[key] - seen:
+                seen.add(other)
+                stack.append(other)
+        return group
 
     def _resolve(self, members: list[Candidate]) -> list[Candidate]:
         return suppress(merge_fragments(members), self.nms_iou) if len(members) > 1 else members
+
+
+def linked(a: Candidate, b: Candidate, nms_iou: float) -> bool:
+    """True when merging (:func:`same_building`) or duplicate removal (:func:`suppress`) can act on the pair.
+
+    Only such pairs need resolving together; a sliver of overlap between neighbours' masks is left to the
+    post-processor, which makes written buildings disjoint.
+    """
+    if not overlaps_inside(a.polygon, b.polygon):
+        return False
+    if (a.cut or b.cut) and same_building(a, b):
+        return True
+    inter = a.polygon.intersection(b.polygon).area
+    smaller = min(a.polygon.area, b.polygon.area)
+    return inter >= nms_iou * (a.polygon.area + b.polygon.area - inter) or inter >= OVERLAP_DUPLICATE * smaller
 
 
 def same_building(a: Candidate, b: Candidate) -> bool:
@@ -216,8 +256,11 @@ def overlaps_inside(a: Any, b: Any) -> bool:
 
 
 def merge_fragments(candidates: list[Candidate]) -> list[Candidate]:
-    """Union each cut fragment with the candidates showing the same building (union-find over pairs)."""
+    """Union each cut fragment with the candidates showing the same building (union-find over the pairs an
+    STRtree finds)."""
     from shapely.ops import unary_union
+
+    from .spatial_index import SpatialIndex
 
     parent = list(range(len(candidates)))
 
@@ -227,10 +270,11 @@ def merge_fragments(candidates: list[Candidate]) -> list[Candidate]:
             i = parent[i]
         return i
 
+    index = SpatialIndex([c.polygon for c in candidates])
     for i, a in enumerate(candidates):
-        for j in range(i + 1, len(candidates)):
+        for j in index.query(a.polygon):
             b = candidates[j]
-            if (a.cut or b.cut) and a.polygon.intersects(b.polygon) and same_building(a, b):
+            if j > i and (a.cut or b.cut) and a.polygon.intersects(b.polygon) and same_building(a, b):
                 parent[root(j)] = root(i)
     groups: dict[int, list[Candidate]] = {}
     for i, candidate in enumerate(candidates):
@@ -253,19 +297,24 @@ def merge_fragments(candidates: list[Candidate]) -> list[Candidate]:
 def suppress(candidates: list[Candidate], nms_iou: float) -> list[Candidate]:
     """Non-maximum suppression on polygon IoU; a detection with over half its area inside a better-scored one
     is a duplicate too. (Outputs are made disjoint after cleaning, in ``_PostProcessor``.)"""
-    kept: list[Candidate] = []
-    for candidate in sorted(candidates, key=lambda c: -c.score):
+    from .spatial_index import SpatialIndex
+
+    ordered = sorted(candidates, key=lambda c: -c.score)
+    index = SpatialIndex([c.polygon for c in ordered])
+    kept = [False] * len(ordered)
+    for i, candidate in enumerate(ordered):
         polygon = candidate.polygon
-        for other in kept:
-            if not polygon.intersects(other.polygon):
+        for j in index.query(polygon):
+            other = ordered[j].polygon
+            if j >= i or not kept[j] or not polygon.intersects(other):
                 continue
-            inter = polygon.intersection(other.polygon).area
-            union = polygon.area + other.polygon.area - inter
+            inter = polygon.intersection(other).area
+            union = polygon.area + other.area - inter
             if inter >= nms_iou * union or inter >= OVERLAP_DUPLICATE * polygon.area:
                 break
         else:
-            kept.append(candidate)
-    return kept
+            kept[i] = True
+    return [c for c, keep in zip(ordered, kept) if keep]
 
 
 class Detector(Predictor):
@@ -314,7 +363,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
 
     from .inference import TileReader
     from .models import resolve_device
-    from .pipeline import ExtractionRun, bounded_gdal_cache, load_cached_model, open_raster
+    from .pipeline import ExtractionRun, bounded_gdal_cache, load_cached_model, open_raster, release_free_memory
 
     progress = progress or SilentProgress()
     config, model = load_cached_model(options.model_path, "maskrcnn")
@@ -369,8 +418,9 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
                     if tile_info in row_end:
                         finished += resolver.flush(row_end[tile_info])
                 t3 = time.perf_counter()
-                for building in post(finished):
+                for building in post(finished, resolver.reach):
                     yield building
+                release_free_memory()  # else the heap keeps growing with the raster (see the function)
                 timings["detect"] += t2 - t1
                 timings["merge"] += t3 - t2
                 timings["postprocess_write"] += time.perf_counter() - t3
@@ -387,7 +437,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
 
 
 class _PostProcessor:
-    """Pixel polygons → cleaned polygons in the output CRS with their attributes."""
+    """Pixel polygons → cleaned polygons in the output CRS with their attributes, never overlapping."""
 
     def __init__(self, options: PostProcessOptions, grid: Any, output_crs_wkt: str, clip: Any) -> None:
         t = grid.transform
@@ -395,15 +445,43 @@ class _PostProcessor:
         self.options, self.clip = options, clip
         self.to_output = output_transformer(grid.crs_wkt, output_crs_wkt)
         self.next_id = 1
+        self.recent: list[tuple[float, Any]] = []  # (pixel bottom, polygon) of written buildings later ones may meet
+        # Cleaning moves an outline by at most the simplify (and regularize) tolerance, in pixels here; a written
+        # and a later building may both have moved towards each other.
+        moved = options.simplify_m + (options.regularize_tolerance_m if options.regularize else 0.0)
+        self.margin = 2 * (moved / math.sqrt(abs(t.a * t.e - t.b * t.d)) + 1)
 
-    def __call__(self, candidates: list[Candidate]) -> Iterator[Instance]:
-        """Clean a batch of resolved candidates (whole groups: all that can overlap are here) and write them
-        best score first, each without the parts already taken (hole filling and simplifying could otherwise
-        bring back small overlaps)."""
-        from shapely.affinity import affine_transform
+    def __call__(self, candidates: list[Candidate], reach: float = -math.inf) -> Iterator[Instance]:
+        """Clean resolved candidates and write them best score first, each without the parts already taken by
+        better-scored ones or by buildings written before (neighbours' masks may overlap by a few pixels, and
+        hole filling and simplifying can bring back small overlaps). ``reach`` is the highest pixel row that
+        later candidates can reach: written buildings ending well above it are forgotten."""
         from shapely.ops import unary_union
 
         from .spatial_index import SpatialIndex
+
+        cleaned = self._cleaned(candidates)
+        written = [polygon for _, polygon in self.recent] + [None] * len(cleaned)
+        bottoms = [bottom for bottom, _ in self.recent] + [candidate.bottom for candidate, _ in cleaned]
+        index = SpatialIndex([polygon for _, polygon in self.recent] + [polygon for _, polygon in cleaned])
+        for i, (candidate, polygon) in enumerate(cleaned, start=len(self.recent)):
+            taken = [written[j] for j in index.query(polygon) if j < i and written[j] is not None
+                     and written[j].intersects(polygon)]
+            if taken:
+                polygon = largest_polygon(polygon.difference(unary_union(taken)))
+                if polygon is None or polygon.area < max(self.options.min_area_m2, 1e-9):
+                    continue
+            written[i] = polygon
+            geometry = self.to_output(polygon) if self.to_output else polygon
+            yield Instance(self.next_id, geometry.wkb, round(candidate.score, 4),
+                           round(candidate.mask_confidence, 4), round(polygon.area, 2), round(polygon.length, 2))
+            self.next_id += 1
+        self.recent = [(bottom, polygon) for bottom, polygon in zip(bottoms, written)
+                       if polygon is not None and bottom + self.margin >= reach]
+
+    def _cleaned(self, candidates: list[Candidate]) -> list[tuple[Candidate, Any]]:
+        """(candidate, cleaned polygon on the grid CRS), best score first, without those cleaned away."""
+        from shapely.affinity import affine_transform
 
         cleaned = []
         for candidate in sorted(candidates, key=lambda c: -c.score):
@@ -415,20 +493,7 @@ class _PostProcessor:
             polygon = clean_polygon(polygon, self.options)
             if polygon is not None:
                 cleaned.append((candidate, polygon))
-        index = SpatialIndex([polygon for _, polygon in cleaned])
-        written: list[Any] = [None] * len(cleaned)
-        for i, (candidate, polygon) in enumerate(cleaned):
-            better = [written[j] for j in index.query(polygon) if j < i and written[j] is not None
-                      and written[j].intersects(polygon)]
-            if better:
-                polygon = largest_polygon(polygon.difference(unary_union(better)))
-                if polygon is None or polygon.area < max(self.options.min_area_m2, 1e-9):
-                    continue
-            written[i] = polygon
-            geometry = self.to_output(polygon) if self.to_output else polygon
-            yield Instance(self.next_id, geometry.wkb, round(candidate.score, 4),
-                           round(candidate.mask_confidence, 4), round(polygon.area, 2), round(polygon.length, 2))
-            self.next_id += 1
+        return cleaned
 
 
 def largest_polygon(geometry: Any) -> Any | None:
