@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BuildingExtractorError, Cancelled, DeviceError, OutputError
+from .memory import release_free_memory
 from .model_file import ModelConfig
 from .progress import Progress
 from .raster_source import RasterSource
@@ -261,6 +262,7 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
                     accumulator.add(tile_info.row, tile_info.col, prob, valid)
                     if tile_info in last_in_row:
                         accumulator.flush_until(next_row_start[tile_info])
+                        release_free_memory()
             except OSError as exc:
                 raise temp_write_error(prob_path, exc) from exc
             timings["infer"] += t2 - t1

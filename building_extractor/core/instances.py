@@ -362,8 +362,9 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
     import rasterio
 
     from .inference import TileReader
+    from .memory import release_free_memory
     from .models import resolve_device
-    from .pipeline import ExtractionRun, bounded_gdal_cache, load_cached_model, open_raster, release_free_memory
+    from .pipeline import ExtractionRun, bounded_gdal_cache, load_cached_model, open_raster
 
     progress = progress or SilentProgress()
     config, model = load_cached_model(options.model_path, "maskrcnn")
