@@ -122,11 +122,13 @@ def check_options(options: ExtractionOptions, config: ModelConfig, tile: int, th
 
 
 @contextmanager
-def bounded_gdal_cache(megabytes: int = 256) -> Iterator[None]:
+def bounded_gdal_cache(megabytes: int = 64) -> Iterator[None]:
     """Cap GDAL's block cache during a run (restored afterwards).
 
     GDAL's default cache is 5 % of RAM and fills with blocks of the rasters we stream through, so peak memory
-    would grow with the raster up to that cap; a fixed cap keeps it flat (see BENCHMARKS.md).
+    grows with the raster up to the cap: with 256 MB the 16 MP benchmark raster (48 MB of pixels) fitted whole
+    while the 64 MP one filled 190 MB. 64 MB still holds the rows the next row of tiles re-reads (160 rows of
+    a 60,000 px wide RGB mosaic are 29 MB); reading runs ahead on its own thread, so a re-read costs no wait.
     """
     from osgeo import gdal
 
