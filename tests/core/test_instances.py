@@ -117,36 +117,12 @@ def test_fragment_merges_and_duplicates_are_suppressed() -> None:
     assert max(c.score for c in merged) == 0.9
 
 
-def test_rows_of_attached_houses_are_resolved_row_by_row(tmp_path, monkeypatch) -> None:
-    """Touching buildings do not chain into one pending group: memory stays about two rows of tiles."""
+def run_dense_town(tmp_path, monkeypatch, bleed: int = 0) -> tuple[list, list[int]]:
+    """A 400 × 200 px town of 10 px houses wall to wall; returns the buildings and the resolver's pending
+    count after each flush."""
     from building_extractor.core import instances
 
-    model = use_bright_roof_detector(monkeypatch, tmp_path, tile=64, overlap=16)
-    data = scene_with_roofs(400, 200, [])
-    for row in range(0, 400, 10):  # a dense town: 10 px houses wall to wall in both directions
-        for col in range(0, 200, 10):
-            data[:, row:row + 10, col:col + 10] = 180 if (row + col) // 10 % 2 else 220
-    pending: list[int] = []
-    flush = instances.InstanceResolver.flush
-
-    def counting_flush(self, limit=float("inf")):
-        done = flush(self, limit)
-        pending.append(len(self.pending))
-        return done
-
-    monkeypatch.setattr(instances.InstanceResolver, "flush", counting_flush)
-    buildings, _ = run(write_raster(tmp_path / "terraces.tif", data, UTM, ORIGIN), model)
-    assert len(buildings) == 40 * 20
-    assert max(pending) <= 200, pending  # a row of tiles holds ~100 houses; chaining would keep all 800
-
-
-def test_neighbours_masks_overlapping_by_a_few_pixels_do_not_chain(tmp_path, monkeypatch) -> None:
-    """A dense town whose masks spill 2 px onto the neighbours (as the shipped model's coarse masks do):
-    slivers of overlap do not link houses into ever-growing pending groups; each house comes out once, and
-    the outputs do not overlap, also across rows of tiles."""
-    from building_extractor.core import instances
-
-    model = use_bright_roof_detector(monkeypatch, tmp_path, tile=64, overlap=16, bleed=2)
+    model = use_bright_roof_detector(monkeypatch, tmp_path, tile=64, overlap=16, bleed=bleed)
     data = scene_with_roofs(400, 200, [])
     for row in range(0, 400, 10):
         for col in range(0, 200, 10):
@@ -160,7 +136,22 @@ def test_neighbours_masks_overlapping_by_a_few_pixels_do_not_chain(tmp_path, mon
         return done
 
     monkeypatch.setattr(instances.InstanceResolver, "flush", counting_flush)
-    buildings, _ = run(write_raster(tmp_path / "spill.tif", data, UTM, ORIGIN), model)
+    buildings, _ = run(write_raster(tmp_path / f"town_{bleed}.tif", data, UTM, ORIGIN), model)
+    return buildings, pending
+
+
+def test_rows_of_attached_houses_are_resolved_row_by_row(tmp_path, monkeypatch) -> None:
+    """Touching buildings do not chain into one pending group: memory stays about two rows of tiles."""
+    buildings, pending = run_dense_town(tmp_path, monkeypatch)
+    assert len(buildings) == 40 * 20
+    assert max(pending) <= 200, pending  # a row of tiles holds ~100 houses; chaining would keep all 800
+
+
+def test_neighbours_masks_overlapping_by_a_few_pixels_do_not_chain(tmp_path, monkeypatch) -> None:
+    """A dense town whose masks spill 2 px onto the neighbours (as the shipped model's coarse masks do):
+    slivers of overlap do not link houses into ever-growing pending groups; each house comes out once, and
+    the outputs do not overlap, also across rows of tiles."""
+    buildings, pending = run_dense_town(tmp_path, monkeypatch, bleed=2)
     polygons = [wkb.loads(b.wkb) for b in buildings]
     assert max(pending) <= 120, pending  # a row of tiles holds ~100 houses; chaining kept 1,248
     centres = [pixel_box(row, col, 10, 10).centroid for row in range(0, 400, 10) for col in range(0, 200, 10)]
