@@ -19,7 +19,7 @@ from .model_file import ModelConfig
 from .progress import Progress
 from .raster_source import RasterSource
 from .stitching import ProbabilityWriter, StripAccumulator
-from .tiling import Tile, context_margin, make_tiles
+from .tiling import Tile, border_pad, make_tiles
 
 
 @dataclass
@@ -60,9 +60,8 @@ class TileReader:
     """Reads, pads and normalises tiles into batches on a background thread (overlaps I/O and inference)."""
 
     def __init__(self, source: RasterSource, config: ModelConfig, tile: int, batch_size: int,
-                 tiles: list[Tile], progress: Progress, mirror: int | None = None) -> None:
+                 tiles: list[Tile], progress: Progress) -> None:
         self.source, self.config, self.tile, self.batch_size = source, config, tile, batch_size
-        self.mirror = mirror  # px of mirrored raster beyond its edges (None: all of the tile), neutral beyond
         self.tiles = tiles
         self.offset, self.scale = value_scale(source, config, progress)
         self.mean = np.asarray(config.mean, np.float32)[:, None, None]
@@ -70,8 +69,7 @@ class TileReader:
         self.valid_pixels = 0  # counted while reading: an all-nodata raster gets a warning, not a crash
 
     def read_tile(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
-        """One normalised tile and its validity; parts outside the raster mirror it up to ``mirror`` px and are
-        neutral (0) beyond, so what a pixel near the raster edge sees does not depend on the tile size."""
+        """One normalised tile and its validity; parts outside the raster mirror it (and are invalid)."""
         grid = self.source.grid
         row0, col0 = max(tile.row, 0), max(tile.col, 0)
         row1, col1 = min(tile.row + self.tile, grid.height), min(tile.col + self.tile, grid.width)
@@ -86,11 +84,7 @@ class TileReader:
             # Mirror the raster into the part of the tile outside it (numpy repeats the reflection for any
             # width), so the model sees plausible context rather than a hard edge.
             mode = "reflect" if data.shape[1] > 1 and data.shape[2] > 1 else "edge"
-            mirrored = pad if self.mirror is None else tuple(tuple(min(side, self.mirror) for side in axis)
-                                                             for axis in pad)
-            data = np.pad(data, ((0, 0), *mirrored), mode=mode)
-            rest = tuple((a - b, c - d) for (a, c), (b, d) in zip(pad, mirrored))
-            data = np.pad(data, ((0, 0), *rest))
+            data = np.pad(data, ((0, 0), *pad), mode=mode)
             valid = np.pad(valid, pad)
         return data, valid
 
@@ -238,7 +232,7 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
             f"TILE_SIZE must be a multiple of {config.stride} (the model's output stride); got {tile}. "
             f"Use {int(math.ceil(tile / config.stride) * config.stride)}."
         )
-    pad = overlap - context_margin(overlap)
+    pad = border_pad(overlap)
     rows = make_tiles(grid.width, grid.height, tile, overlap, pad)
     tiles = [t for row in rows for t in row]
     last_in_row = {row[-1] for row in rows}

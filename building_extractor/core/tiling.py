@@ -66,6 +66,12 @@ def context_margin(overlap: int) -> int:
     return max(0, overlap // 2 - min(16, overlap // 4))
 
 
+def border_pad(overlap: int) -> int:
+    """How far tiles reach past the raster (over a mirrored copy): its edge pixels then sit where an inner
+    pixel's weight reaches 1, i.e. they get the same context as the inner pixels that count most."""
+    return overlap - context_margin(overlap)
+
+
 @lru_cache(maxsize=8)
 def blend_window(size: int, overlap: int) -> np.ndarray:
     """2-D separable weights of one tile: context margin ≈ 0, then a sin² ramp up to 1 over the rest of the overlap.

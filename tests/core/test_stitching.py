@@ -7,7 +7,7 @@ from affine import Affine
 
 from building_extractor.core.raster_source import ProcessingGrid
 from building_extractor.core.stitching import ProbabilityWriter, StripAccumulator
-from building_extractor.core.tiling import context_margin, make_tiles
+from building_extractor.core.tiling import border_pad, make_tiles
 
 
 def stitch(field: np.ndarray, tile: int, overlap: int, tmp_path, noise: float = 0.0) -> np.ndarray:
@@ -15,7 +15,7 @@ def stitch(field: np.ndarray, tile: int, overlap: int, tmp_path, noise: float = 
     grid = ProcessingGrid("", Affine(1, 0, 0, 0, -1, height), width, height, 1.0)
     prob_path, mask_path = str(tmp_path / f"p{tile}.tif"), str(tmp_path / f"m{tile}.tif")
     writer = ProbabilityWriter(prob_path, mask_path, grid, 0.5)
-    pad = overlap - context_margin(overlap)  # as the pipeline does: edge pixels get context too
+    pad = border_pad(overlap)  # as the pipeline does: edge pixels get context too
     acc = StripAccumulator(width, height, tile, writer, overlap, pad)
     rows = make_tiles(width, height, tile, overlap, pad)
     rng = np.random.default_rng(0)
