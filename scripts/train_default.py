@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--patience", type=int, default=15)
     parser.add_argument("--touching-gaps", action="store_true",
-                        help="U-Net: label a seam between touching buildings as background")
+                        help="U-Net: label the pixel on each side of a wall shared by two buildings as background")
     args = parser.parse_args()
     maskrcnn = args.architecture == "maskrcnn"
     models = ROOT / "building_extractor" / "models"

@@ -24,8 +24,8 @@ from .spatial_index import SpatialIndex
 
 IGNORE = 255
 # Inference defaults written into new U-Net model files. The overlap is what keeps the result independent of the
-# tile size: every pixel is taken from a tile in which it has >= 64 px of context (tiling.context_margin), and at
-# 1024 px the tiles' recomputed overlap costs about as much as 512 px tiles with a 64 px overlap did.
+# tile size: every pixel is taken from a tile in which it has >= 64 px of context (tiling.context_margin); 1024 px
+# tiles keep the recomputed overlap at 1.40x the raster (512 px tiles would need 2.1x; BENCHMARKS.md, session 3).
 UNET_TILE_SIZE, UNET_OVERLAP = 1024, 160
 
 
@@ -64,7 +64,7 @@ class TrainingOptions:
     architecture: str = "unet"  # "unet" or "maskrcnn" (see make_trainer)
     augment: bool = True  # flips, rotations, colour jitter, noise
     chip_pool: int = 0  # > 0: sample this many chips once and draw every batch from them (tiny data, tests)
-    touching_gaps: bool = False  # U-Net: label a 1 px seam between touching buildings as background
+    touching_gaps: bool = False  # U-Net: label the pixel on each side of a shared wall as background
 
 
 @dataclass

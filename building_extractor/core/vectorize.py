@@ -158,7 +158,8 @@ def pixel_aligned_mask(polygon: Any, to_pixels: Any, shape: tuple[int, int]) -> 
     U-Net run in a py-spy profile; for such polygons an even-odd count of the vertical edges crossing each row
     gives the same pixels (same centre rule) in numpy.
     """
-    size = (shape[0] + 1) * (shape[1] + 1)
+    width = shape[1] + 1  # columns of pixel edges
+    size = (shape[0] + 1) * width
     crossings = np.zeros(size, np.int64)
     a, b, c, d, e, f = to_pixels[:6]
     for ring in (polygon.exterior, *polygon.interiors):
@@ -175,10 +176,9 @@ def pixel_aligned_mask(polygon: Any, to_pixels: Any, shape: tuple[int, int]) -> 
         col = np.minimum(np.maximum(c0[vertical], 0), shape[1]).astype(np.int64)
         top = np.minimum(np.maximum(np.minimum(r0, r1)[vertical], 0), shape[0]).astype(np.int64)
         bottom = np.minimum(np.maximum(np.maximum(r0, r1)[vertical], 0), shape[0]).astype(np.int64)
-        width = shape[1] + 1
         crossings += np.bincount(top * width + col, minlength=size) - np.bincount(bottom * width + col, minlength=size)
     # Vertical edges spanning each row, by column; then their count left of each pixel centre.
-    edges_per_row = np.cumsum(crossings.reshape(shape[0] + 1, shape[1] + 1), axis=0)[:-1]
+    edges_per_row = np.cumsum(crossings.reshape(shape[0] + 1, width), axis=0)[:-1]
     return (np.cumsum(edges_per_row, axis=1)[:, :-1] % 2).astype(bool)
 
 
