@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(qgis python3-qgis qgis-providers python3-rasterio python3-fiona python3-shapely
-  python3-gdal python3-pyproj python3-numpy python3-matplotlib python3-venv pyqt5-dev-tools
+  python3-gdal python3-pyproj python3-numpy python3-scipy python3-matplotlib python3-venv pyqt5-dev-tools
   xvfb xauth)
 
 missing=()

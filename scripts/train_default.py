@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=15)
     parser.add_argument("--touching-gaps", action="store_true",
                         help="U-Net: label the pixel on each side of a wall shared by two buildings as background")
+    parser.add_argument("--retune", action="store_true",
+                        help="only re-tune the thresholds of the existing model file (OUTPUT) on the validation blocks")
     args = parser.parse_args()
     maskrcnn = args.architecture == "maskrcnn"
     models = ROOT / "building_extractor" / "models"
@@ -66,6 +68,9 @@ def main() -> None:
                               patience=args.patience, architecture=args.architecture, init_model=init_model,
                               touching_gaps=args.touching_gaps)
     trainer = make_trainer(sources, options, output, checkpoint_dir=checkpoints, progress=SilentProgress(verbose=True))
+    if args.retune:
+        print("re-tuned", output, trainer.retune(output))
+        return
     output = trainer.run()
     update_config(output, name=f"default-{args.architecture}-efficientnet_lite0-0.3m",
                   description=MASKRCNN_DESCRIPTION if maskrcnn else DESCRIPTION, attribution=ATTRIBUTION)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALGORITHM_IDS = ("extract_buildings_unet", "extract_buildings_maskrcnn", "train_model", "evaluate_buildings")
 REQUIRED_METADATA = ("name", "description", "about", "version", "author", "email", "tracker", "repository",
                      "qgisMinimumVersion", "hasProcessingProvider", "icon")
-OPTIONAL_PACKAGES = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "safetensors")
+OPTIONAL_PACKAGES = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "safetensors", "scipy")
 
 # Runs in a fresh Python: loads the plugin from PLUGINS the way QGIS does (qgis.utils, as qgis_process does),
 # optionally with the torch stack made unimportable, and prints what the registry then holds as JSON.

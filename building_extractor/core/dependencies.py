@@ -11,6 +11,7 @@ RUNTIME_PACKAGES = {
     "segmentation_models_pytorch": "segmentation-models-pytorch",
     "timm": "timm",
     "safetensors": "safetensors",
+    "scipy": "scipy",  # watershed that splits touching buildings (core.split)
 }
 GEO_PACKAGES = {"rasterio": "rasterio", "shapely": "shapely", "osgeo": "GDAL"}
 

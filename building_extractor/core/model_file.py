@@ -40,6 +40,10 @@ class ModelConfig:
     overlap: int = 64
     stride: int = 32
     threshold: float = 0.5  # U-Net: pixel probability; Mask R-CNN: detection score
+    # U-Net: touching buildings are split where a blob holds several parts above seed_threshold (0: never),
+    # each of at least seed_min_area_m2 (building_extractor.core.split).
+    seed_threshold: float = 0.0
+    seed_min_area_m2: float = 2.0
     mask_threshold: float = 0.5  # Mask R-CNN: mask probability inside a detection
     nms_iou: float = 0.5  # Mask R-CNN: polygon IoU above which the lower-scored detection is dropped
     classes: list[str] = field(default_factory=lambda: ["building"])

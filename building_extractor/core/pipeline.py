@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .errors import BuildingExtractorError, OutputError
@@ -35,6 +35,7 @@ class ExtractionOptions:
     tile_size: int | None = None
     overlap: float | None = None
     threshold: float | None = None
+    seed_threshold: float | None = None  # split touching buildings (core.split); 0: never
     post: PostProcessOptions = field(default_factory=PostProcessOptions)
     probability_path: str | None = None
     workdir: str | None = None
@@ -50,6 +51,7 @@ class ExtractionRun:
     tile_size: int = 0
     overlap: int = 0
     threshold: float = 0.5
+    seed_threshold: float = 0.0
     grid_size: tuple[int, int] = (0, 0)
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -157,7 +159,14 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
     gsd = config.gsd_m if options.gsd_m is None else options.gsd_m
     tile = options.tile_size or config.tile_size
     threshold = config.threshold if options.threshold is None else options.threshold
+    seed = config.seed_threshold if options.seed_threshold is None else options.seed_threshold
     check_options(options, config, tile, threshold)
+    if options.seed_threshold is None and seed <= threshold:  # the user raised THRESHOLD above the model's seeds
+        seed = 0.0
+    if seed and not threshold < seed < 1:
+        raise BuildingExtractorError(f"SPLIT_THRESHOLD must be 0 (do not split) or lie between THRESHOLD "
+                                     f"({threshold:g}) and 1; got {seed:g}.")
+    post = replace(options.post, seed_threshold=seed, seed_min_area_m2=config.seed_min_area_m2)
     overlap = resolve_overlap(config.overlap if options.overlap is None else options.overlap, tile)
     try:
         workdir = tempfile.mkdtemp(prefix="building_extractor_", dir=options.workdir)
@@ -176,12 +185,13 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
                 progress.warning(message)
             grid = source.grid
             run.device, run.gsd_m, run.tile_size = str(device), grid.gsd_m, tile
-            run.overlap, run.threshold = overlap, threshold
+            run.overlap, run.threshold, run.seed_threshold = overlap, threshold, seed
             run.grid_size = (grid.width, grid.height)
             progress.info(
                 f"Model {config.name} ({config.architecture}/{config.encoder}) on {device}; processing grid "
                 f"{grid.width}×{grid.height} px at {grid.gsd_m:.3g} m; tile {tile} px, overlap {overlap} px, "
-                f"threshold {threshold:.2f}."
+                f"threshold {threshold:.2f}"
+                + (f"; touching buildings split at cores above {seed:.2f}." if seed else "; no split.")
             )
             prob_path = os.path.join(workdir, "probability.tif")
             mask_path = os.path.join(workdir, "mask.tif")
@@ -204,8 +214,7 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
         check_canceled(progress)
         progress.set_stage(2, STAGES[2])
         t0 = time.perf_counter()
-        for building in iter_buildings(gpkg_path, prob_path, options.post, grid.crs_wkt, source_crs, progress, count,
-                                       clip):
+        for building in iter_buildings(gpkg_path, prob_path, post, grid.crs_wkt, source_crs, progress, count, clip):
             run.building_count += 1
             yield building
         run.timings["postprocess_write"] = time.perf_counter() - t0

@@ -21,6 +21,7 @@ from .models import resolve_device
 from .progress import Progress, SilentProgress
 from .raster_source import RasterSource
 from .spatial_index import SpatialIndex
+from .split import tune_split
 
 IGNORE = 255
 # Inference defaults written into new U-Net model files. The overlap is what keeps the result independent of the
@@ -257,10 +258,18 @@ class Trainer:
         return None
 
     def _tune(self, config: ModelConfig, extra: Any) -> dict[str, Any]:
-        """Set the threshold that maximises validation IoU; return the validation metrics."""
-        threshold, tuned_iou = tune_threshold(*extra)
-        config.threshold = threshold
-        return {"val_iou": round(tuned_iou, 4), "val_threshold": threshold}
+        """Set the threshold and the touching-building split that maximise validation building F1 (one-to-one
+        matching at IoU 0.5, as evaluate_buildings); return the validation metrics."""
+        prob, label, ids = extra
+        choice = tune_split([p[0] for p in prob], ids, config.gsd_m)
+        config.threshold = choice.threshold
+        config.seed_threshold, config.seed_min_area_m2 = choice.seed_threshold, choice.seed_min_area_m2
+        best_iou_threshold, best_iou = tune_threshold(prob, label)
+        return {"val_iou": round(pixel_iou(prob, label, choice.threshold), 4), "val_threshold": choice.threshold,
+                "val_building_precision": round(choice.precision, 4), "val_building_recall": round(choice.recall, 4),
+                "val_building_f1": round(choice.f1, 4),
+                "val_buildings": int(sum(len(np.unique(i[i > 0])) for i in ids)),
+                "val_best_iou": round(best_iou, 4), "val_best_iou_threshold": best_iou_threshold}
 
     def run(self, keep_best_on_cancel: bool = True) -> str:
         import torch
@@ -278,13 +287,7 @@ class Trainer:
         mean = np.asarray(config.mean, np.float32)
         std = np.asarray(config.std, np.float32)
 
-        rng = random.Random(o.seed)
-        places = [_Place(s, config.gsd_m, config.band_count) for s in self.sources]
-        val_places = [_Place(s, config.gsd_m, config.band_count) for s in self.validation]
-        if not val_places:
-            for place in places:
-                split_blocks(place, o.block_size, o.val_fraction, rng)
-        val_chips = self._validation_chips(places, val_places, mean)
+        places, val_chips = self._open_places(config, mean)
         if not val_chips:
             self._no_validation(config.gsd_m)
         self.progress.info(
@@ -351,6 +354,37 @@ class Trainer:
         save_model_file(self.output, config, best_state)
         return self.output
 
+    def _open_places(self, config: ModelConfig, mean: np.ndarray) -> tuple[list[_Place], list[Any]]:
+        """The training rasters (with their validation blocks held out by place) and the validation chips."""
+        o = self.options
+        rng = random.Random(o.seed)
+        places = [_Place(s, config.gsd_m, config.band_count) for s in self.sources]
+        val_places = [_Place(s, config.gsd_m, config.band_count) for s in self.validation]
+        if not val_places:
+            for place in places:
+                split_blocks(place, o.block_size, o.val_fraction, rng)
+        return places, self._validation_chips(places, val_places, mean)
+
+    def retune(self, model_path: str) -> dict[str, Any]:
+        """Tune an existing model file's thresholds on this trainer's validation data (the same blocks training
+        held out, given the same sources and seed) and store them in the file; the weights stay bit for bit."""
+        from .model_file import update_config
+        from .models import load_model
+
+        config, model = load_model(model_path, expected_architecture=self.architecture)
+        self.config = config
+        device = resolve_device(self.options.device)
+        model.to(device)
+        mean, std = np.asarray(config.mean, np.float32), np.asarray(config.std, np.float32)
+        _, val_chips = self._open_places(config, mean)
+        if not val_chips:
+            self._no_validation(config.gsd_m)
+        _, _, extra = self._validate(model, val_chips, mean, std, device, config.threshold)
+        metrics = self._tune(config, extra)
+        update_config(model_path, threshold=config.threshold, seed_threshold=config.seed_threshold,
+                      seed_min_area_m2=config.seed_min_area_m2, metrics={**config.metrics, **metrics})
+        return metrics
+
     def elapsed_seconds(self) -> float:
         """Training time so far, including the runs this one resumed."""
         return self._elapsed_before + time.monotonic() - self._clock_start
@@ -390,11 +424,17 @@ class Trainer:
             grid = place.raster.grid
             for r in range(0, grid.height, size):
                 for c in range(0, grid.width, size):
-                    chips.append(place.read_chip(r, c, size, size, mean, self.instances, self.options.touching_gaps))
+                    chips.append(self._val_chip(place, r, c, size, mean))
         for place in places:
             for r, c, _, _ in place.val_blocks:
-                chips.append(place.read_chip(r, c, size, size, mean, self.instances, self.options.touching_gaps))
+                chips.append(self._val_chip(place, r, c, size, mean))
         return chips
+
+    def _val_chip(self, place: _Place, row: int, col: int, size: int, mean: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(image, 0/1 label, building ids): the ids let validation tune how touching buildings are split."""
+        image, ids = place.read_chip(row, col, size, size, mean, instances=True)
+        label = (ids > 0) & ~touching_seams(ids) if self.options.touching_gaps else ids > 0
+        return image, np.where(ids >= 0, label, IGNORE).astype(np.uint8), ids
 
     def _sample_chip(self, places: list[_Place], mean: np.ndarray, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -473,7 +513,8 @@ class Trainer:
                 labels.append(y.numpy())
         prob = np.concatenate(probs) if probs else np.zeros((0, 1, 1, 1), np.float16)
         label = np.concatenate(labels) if labels else np.zeros((0, 1, 1, 1), np.uint8)
-        return float(np.mean(losses)) if losses else 0.0, pixel_iou(prob, label, threshold), (prob, label)
+        ids = [c[2] for c in chips]
+        return float(np.mean(losses)) if losses else 0.0, pixel_iou(prob, label, threshold), (prob, label, ids)
 
     def _checkpoint(self, model: Any, optimizer: Any, scheduler: Any, epoch: int, best_iou: float,
                     best_state: dict[str, Any], stale: int) -> None:

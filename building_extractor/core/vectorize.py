@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import Cancelled
 from .progress import Progress
+from .split import SplitSettings, split_blob
 
 
 @dataclass
@@ -37,6 +38,8 @@ class PostProcessOptions:
     fill_holes_m2: float = 4.0
     regularize: str = ""  # "" = off, else a building_extractor.core.regularize mode (e.g. "right_angles")
     regularize_tolerance_m: float = 0.75
+    seed_threshold: float = 0.0  # U-Net: split blobs holding several cores above this probability (0: never)
+    seed_min_area_m2: float = 2.0  # smaller cores are not seeds
 
 
 def polygonize_mask(mask_path: str, gpkg_path: str, progress: Progress | None = None) -> int:
@@ -125,8 +128,9 @@ def regularized(polygon: Any, options: PostProcessOptions) -> Any:
     return result.geometry if result.geometry is not None and not result.geometry.is_empty else polygon
 
 
-def probability_stats(prob_dataset: Any, polygon: Any) -> tuple[float, float]:
-    """Mean and max probability (0-1) of the pixels inside ``polygon`` (grid CRS); (0, 0) when none are."""
+def polygon_pixels(prob_dataset: Any, polygon: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
+    """The 0-255 probability window around ``polygon`` (grid CRS), its pixels inside the polygon and the
+    window's transform; None when the polygon misses the raster."""
     import math
 
     from rasterio.features import geometry_mask
@@ -139,16 +143,43 @@ def probability_stats(prob_dataset: Any, polygon: Any) -> tuple[float, float]:
     col0, col1 = max(0, math.floor(min(xs))), min(prob_dataset.width, math.ceil(max(xs)))
     row0, row1 = max(0, math.floor(min(ys))), min(prob_dataset.height, math.ceil(max(ys)))
     if col1 <= col0 or row1 <= row0:
-        return 0.0, 0.0
+        return None
     window = Window(col0, row0, col1 - col0, row1 - row0)
     values = prob_dataset.read(1, window=window)
-    inside = pixel_aligned_mask(polygon, ~prob_dataset.window_transform(window), values.shape)
+    transform = prob_dataset.window_transform(window)
+    inside = pixel_aligned_mask(polygon, ~transform, values.shape)
     if inside is None:
-        inside = ~geometry_mask([polygon], values.shape, prob_dataset.window_transform(window), all_touched=False)
-    if not inside.any():
+        inside = ~geometry_mask([polygon], values.shape, transform, all_touched=False)
+    return values, inside, transform
+
+
+def probability_stats(prob_dataset: Any, polygon: Any) -> tuple[float, float]:
+    """Mean and max probability (0-1) of the pixels inside ``polygon`` (grid CRS); (0, 0) when none are."""
+    pixels = polygon_pixels(prob_dataset, polygon)
+    if pixels is None or not pixels[1].any():
         return 0.0, 0.0
-    selected = values[inside]
+    selected = pixels[0][pixels[1]]
     return float(selected.mean() / 255.0), float(selected.max() / 255.0)
+
+
+def split_touching(prob_dataset: Any, blob: Any, settings: SplitSettings) -> list[Any]:
+    """The buildings of one polygonized blob: the blob itself, or its parts around several seeds
+    (:mod:`building_extractor.core.split`), as polygons along pixel edges in the grid CRS."""
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+
+    if not settings.enabled:
+        return [blob]
+    pixels = polygon_pixels(prob_dataset, blob)
+    if pixels is None:
+        return [blob]
+    values, inside, transform = pixels
+    if not inside.any() or values[inside].max() < settings.seed_byte:  # no core at all: nothing to split
+        return [blob]
+    labels, count = split_blob(values, inside, settings)
+    if count < 2:
+        return [blob]
+    return [shape(geom) for geom, _ in shapes(labels, mask=labels > 0, transform=transform, connectivity=4)]
 
 
 def pixel_aligned_mask(polygon: Any, to_pixels: Any, shape: tuple[int, int]) -> np.ndarray | None:
@@ -224,6 +255,7 @@ def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, 
     next_id = 1
     # One GDAL environment for the whole loop: rasterio would otherwise set one up per call.
     with rasterio.Env(), rasterio.open(prob_path) as prob:
+        split = SplitSettings.from_area(options.seed_threshold, options.seed_min_area_m2, abs(prob.res[0]))
         for index, feature in enumerate(layer):
             if index % 200 == 0:
                 if progress.is_canceled():
@@ -233,26 +265,35 @@ def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, 
             # Cheap C-side filter first: polygonized specks are most blobs and can never reach MIN_AREA.
             if ogr_geom.GetGeometryRef(0).GetArea() < options.min_area_m2:
                 continue
-            blob = wkb.loads(bytes(ogr_geom.ExportToWkb()))
-            if clip is not None and not clip.contains(blob):
-                blob = clip.intersection(blob)
-                if blob.is_empty or blob.area < options.min_area_m2:
-                    continue
-                if blob.geom_type != "Polygon":
-                    blob = max(getattr(blob, "geoms", [blob]), key=lambda g: g.area)
-                    if blob.geom_type != "Polygon":
-                        continue
-            cleaned = clean_polygon(blob, options)
-            if cleaned is None:
-                continue
-            confidence, max_prob = probability_stats(prob, blob)
-            area, perimeter = cleaned.area, cleaned.length
-            geometry = to_output(cleaned) if to_output else cleaned
-            yield Building(next_id, geometry.wkb, round(confidence, 4), round(max_prob, 4), round(area, 2),
-                           round(perimeter, 2))
-            next_id += 1
+            for blob in split_touching(prob, wkb.loads(bytes(ogr_geom.ExportToWkb())), split):
+                building = _building(blob, prob, options, clip, to_output, next_id)
+                if building is not None:
+                    yield building
+                    next_id += 1
     source = None
     progress.set_fraction(1.0)
+
+
+def _building(blob: Any, prob: Any, options: PostProcessOptions, clip: Any, to_output: Any, next_id: int
+              ) -> Building | None:
+    """One blob (grid CRS) clipped, cleaned and measured; None when nothing of it is kept."""
+    if blob.area < options.min_area_m2:
+        return None
+    if clip is not None and not clip.contains(blob):
+        blob = clip.intersection(blob)
+        if blob.is_empty or blob.area < options.min_area_m2:
+            return None
+        if blob.geom_type != "Polygon":
+            blob = max(getattr(blob, "geoms", [blob]), key=lambda g: g.area)
+            if blob.geom_type != "Polygon":
+                return None
+    cleaned = clean_polygon(blob, options)
+    if cleaned is None:
+        return None
+    confidence, max_prob = probability_stats(prob, blob)
+    geometry = to_output(cleaned) if to_output else cleaned
+    return Building(next_id, geometry.wkb, round(confidence, 4), round(max_prob, 4), round(cleaned.area, 2),
+                    round(cleaned.length, 2))
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -59,6 +59,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
 
     INPUT, BANDS, MODEL, RESOLUTION, DEVICE = "INPUT", "BANDS", "MODEL", "RESOLUTION", "DEVICE"
     BATCH_SIZE, TILE_SIZE, OVERLAP, THRESHOLD = "BATCH_SIZE", "TILE_SIZE", "OVERLAP", "THRESHOLD"
+    SPLIT_THRESHOLD = "SPLIT_THRESHOLD"
     MIN_AREA, SIMPLIFY, FILL_HOLES, REGULARIZE = "MIN_AREA", "SIMPLIFY", "FILL_HOLES", "REGULARIZE"
     OUTPUT, OUTPUT_PROBABILITY = "OUTPUT", "OUTPUT_PROBABILITY"
     EXTENT, MAX_AREA_KM2 = "EXTENT", "MAX_AREA_KM2"
@@ -73,6 +74,9 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         self.add_advanced(number(self.THRESHOLD, self.tr("Building probability threshold (empty: the model's tuned "
                                                          "value)"), number.Double, None, optional=True,
                                  minValue=0.01, maxValue=0.99))
+        self.add_advanced(number(self.SPLIT_THRESHOLD, self.tr("Split touching buildings at cores above this "
+                                                               "probability (empty: the model's; 0: never split)"),
+                                 number.Double, None, optional=True, minValue=0.0, maxValue=0.999))
         self._add_polygon_parameters()
         self.add_advanced(number(self.FILL_HOLES, self.tr("Fill holes smaller than (m²)"), number.Double, 4.0,
                                  minValue=0.0))
@@ -166,6 +170,10 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                     f"{'' if tile else ', the model’s'}). Lower OVERLAP, e.g. to {effective_tile // 8}.")
         if threshold is not None and not 0 < threshold < 1:
             return f"THRESHOLD must lie between 0 and 1 (exclusive); got {threshold:g}."
+        split = self._optional_number(parameters, self.SPLIT_THRESHOLD, context)  # absent for Mask R-CNN
+        if split and not (threshold or 0) < split < 1:
+            return (f"SPLIT_THRESHOLD must be 0 (never split) or lie between THRESHOLD and 1; got {split:g}. "
+                    "Use e.g. 0.98, or leave it empty for the model's value.")
         if resolution is not None and resolution < 0:
             return f"RESOLUTION must be 0 (native) or a positive size in metres per pixel; got {resolution:g}."
         if self.parameterAsInt(parameters, self.BATCH_SIZE, context) < 1:
@@ -278,6 +286,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         options = ExtractionOptions(
             **self._reading_options(parameters, context),
             threshold=self._optional_number(parameters, self.THRESHOLD, context),
+            seed_threshold=self._optional_number(parameters, self.SPLIT_THRESHOLD, context),
             post=PostProcessOptions(
                 min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
                 simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context),

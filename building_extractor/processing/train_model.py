@@ -114,7 +114,7 @@ class TrainModel(BaseAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True))
         self.addOutput(QgsProcessingOutputNumber(self.VAL_IOU, self.tr("Validation IoU (tuned threshold)")))
-        self.addOutput(QgsProcessingOutputNumber(self.VAL_F1, self.tr("Validation building F1 (Mask R-CNN)")))
+        self.addOutput(QgsProcessingOutputNumber(self.VAL_F1, self.tr("Validation building F1")))
 
     def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
@@ -157,7 +157,7 @@ class TrainModel(BaseAlgorithm):
             shutil.rmtree(workdir, ignore_errors=True)
         config = run_core(read_config, model_path)
         val_iou = config.metrics.get("val_iou")  # None when trained without validation (fraction 0)
-        val_f1 = config.metrics.get("val_f1")
+        val_f1 = config.metrics.get("val_f1", config.metrics.get("val_building_f1"))  # Mask R-CNN, U-Net
         results = {self.OUTPUT_MODEL: model_path, self.VAL_IOU: val_iou, self.VAL_F1: val_f1}
         scored = f"validation IoU {val_iou:.3f}" if val_iou is not None else "no validation"
         if val_f1 is not None:

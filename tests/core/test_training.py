@@ -68,7 +68,11 @@ class CancelAfter(SilentProgress):
 
 
 def test_training_loss_falls_and_model_loads_and_predicts(kampala, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    from building_extractor.core.model_file import read_config
     from building_extractor.core.models import load_model
+    from building_extractor.core.split import SEED_THRESHOLDS
     from building_extractor.core.training_report import write_training_report
 
     output = tmp_path / "tiny.safetensors"
@@ -83,8 +87,13 @@ def test_training_loss_falls_and_model_loads_and_predicts(kampala, tmp_path) -> 
     config, model = load_model(str(output), expected_architecture="unet")
     assert config.gsd_m == 0.6 and config.decoder_channels == [16, 16, 16, 16, 16]
     assert 0.3 <= config.threshold <= 0.7
-    assert 0.0 <= config.metrics["val_iou"] <= 1.0
+    assert 0.0 <= config.metrics["val_iou"] <= 1.0 and 0.0 <= config.metrics["val_building_f1"] <= 1.0
+    assert config.seed_threshold in SEED_THRESHOLDS and config.seed_threshold != config.threshold
     assert [h["epoch"] for h in config.training["history"]] == [1, 2, 3, 4]
+    weights = load_file(str(output))
+    metrics = trainer.retune(str(output))  # thresholds re-tuned in place, weights kept bit for bit
+    assert metrics["val_building_f1"] == read_config(str(output)).metrics["val_building_f1"]
+    assert all(torch.equal(weights[k], v) for k, v in load_file(str(output)).items())
     assert config.training["validation"][0]["name"] == "val"
     with torch.inference_mode():
         prob = torch.sigmoid(model(torch.zeros(1, 3, 128, 128)))
