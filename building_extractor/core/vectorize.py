@@ -18,6 +18,8 @@ from .errors import Cancelled
 from .progress import Progress
 from .split import SplitSettings, split_blob
 
+Stats = tuple[float, float]  # mean and max probability (0-1) of a building's pixels
+
 
 @dataclass
 class Building:
@@ -158,28 +160,35 @@ def probability_stats(prob_dataset: Any, polygon: Any) -> tuple[float, float]:
     pixels = polygon_pixels(prob_dataset, polygon)
     if pixels is None or not pixels[1].any():
         return 0.0, 0.0
-    selected = pixels[0][pixels[1]]
-    return float(selected.mean() / 255.0), float(selected.max() / 255.0)
+    return _stats(pixels[0][pixels[1]])
 
 
-def split_touching(prob_dataset: Any, blob: Any, settings: SplitSettings) -> list[Any]:
-    """The buildings of one polygonized blob: the blob itself, or its parts around several seeds
-    (:mod:`building_extractor.core.split`), as polygons along pixel edges in the grid CRS."""
+def split_touching(prob_dataset: Any, blob: Any, settings: SplitSettings) -> list[tuple[Any, Stats | None]]:
+    """The buildings of one polygonized blob (grid CRS): the blob itself, or its parts around several seeds
+    (:mod:`building_extractor.core.split`) as polygons along pixel edges; each with its (mean, max)
+    probability when the window was read here (None: not read)."""
     from rasterio.features import shapes
     from shapely.geometry import shape
 
     if not settings.enabled:
-        return [blob]
+        return [(blob, None)]
     pixels = polygon_pixels(prob_dataset, blob)
-    if pixels is None:
-        return [blob]
+    if pixels is None or not pixels[1].any():
+        return [(blob, None)]
     values, inside, transform = pixels
-    if not inside.any() or values[inside].max() < settings.seed_byte:  # no core at all: nothing to split
-        return [blob]
+    blob_values = values[inside]
+    if blob_values.max() < settings.seed_byte:  # no core at all: nothing to split
+        return [(blob, _stats(blob_values))]
     labels, count = split_blob(values, inside, settings)
     if count < 2:
-        return [blob]
-    return [shape(geom) for geom, _ in shapes(labels, mask=labels > 0, transform=transform, connectivity=4)]
+        return [(blob, _stats(blob_values))]
+    return [(shape(geom), _stats(values[labels == value]))
+            for geom, value in shapes(labels, mask=labels > 0, transform=transform, connectivity=4)]
+
+
+def _stats(values: np.ndarray) -> Stats:
+    """Mean and max of 0-255 probabilities, as 0-1."""
+    return float(values.mean() / 255.0), float(values.max() / 255.0)
 
 
 def pixel_aligned_mask(polygon: Any, to_pixels: Any, shape: tuple[int, int]) -> np.ndarray | None:
@@ -265,8 +274,8 @@ def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, 
             # Cheap C-side filter first: polygonized specks are most blobs and can never reach MIN_AREA.
             if ogr_geom.GetGeometryRef(0).GetArea() < options.min_area_m2:
                 continue
-            for blob in split_touching(prob, wkb.loads(bytes(ogr_geom.ExportToWkb())), split):
-                building = _building(blob, prob, options, clip, to_output, next_id)
+            for blob, stats in split_touching(prob, wkb.loads(bytes(ogr_geom.ExportToWkb())), split):
+                building = _building(blob, stats, prob, options, clip, to_output, next_id)
                 if building is not None:
                     yield building
                     next_id += 1
@@ -274,12 +283,14 @@ def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, 
     progress.set_fraction(1.0)
 
 
-def _building(blob: Any, prob: Any, options: PostProcessOptions, clip: Any, to_output: Any, next_id: int
-              ) -> Building | None:
-    """One blob (grid CRS) clipped, cleaned and measured; None when nothing of it is kept."""
+def _building(blob: Any, stats: Stats | None, prob: Any, options: PostProcessOptions, clip: Any, to_output: Any,
+              next_id: int) -> Building | None:
+    """One blob (grid CRS) clipped, cleaned and measured; None when nothing of it is kept. ``stats``: the
+    blob's (mean, max) probability if known."""
     if blob.area < options.min_area_m2:
         return None
     if clip is not None and not clip.contains(blob):
+        stats = None  # measured on the part inside the raster
         blob = clip.intersection(blob)
         if blob.is_empty or blob.area < options.min_area_m2:
             return None
@@ -290,7 +301,7 @@ def _building(blob: Any, prob: Any, options: PostProcessOptions, clip: Any, to_o
     cleaned = clean_polygon(blob, options)
     if cleaned is None:
         return None
-    confidence, max_prob = probability_stats(prob, blob)
+    confidence, max_prob = stats or probability_stats(prob, blob)
     geometry = to_output(cleaned) if to_output else cleaned
     return Building(next_id, geometry.wkb, round(confidence, 4), round(max_prob, 4), round(cleaned.area, 2),
                     round(cleaned.length, 2))

@@ -14,7 +14,7 @@ from building_extractor.core.split import (
     split_blob,
     tune_split,
 )
-from building_extractor.core.vectorize import polygonize_mask, split_touching
+from building_extractor.core.vectorize import polygonize_mask, probability_stats, split_touching
 
 SEED = SplitSettings(0.9, 4)
 
@@ -89,8 +89,11 @@ def test_split_touching_on_a_polygonized_geotiff(tmp_path) -> None:
     feature = blobs.GetLayer(0).GetNextFeature()
     blob = wkb.loads(bytes(feature.GetGeometryRef().ExportToWkb()))
     with rasterio.open(tmp_path / "prob.tif") as src:
-        parts = split_touching(src, blob, SEED)
-        assert split_touching(src, blob, SplitSettings(0.0)) == [blob]
+        split = split_touching(src, blob, SEED)
+        assert split_touching(src, blob, SplitSettings(0.0)) == [(blob, None)]
+        for part, stats in split:  # statistics from the window already read equal a fresh read's
+            assert stats == pytest.approx(probability_stats(src, part))
+    parts = [part for part, _ in split]
     assert len(parts) == 2
     assert sum(p.area for p in parts) == pytest.approx(blob.area)
     assert parts[0].intersection(parts[1]).area == pytest.approx(0.0)
