@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .metrics import greedy_matches
+from .stitching import probability_bytes, threshold_byte
+
 MATCH_IOU = 0.5  # the SpaceNet rule, as evaluate_buildings
 SEED_THRESHOLDS = (0.0, 0.9, 0.95, 0.97, 0.98, 0.99)  # 0: no split
 SEED_MIN_AREAS_M2 = (1.0, 2.0, 4.0)
@@ -36,7 +39,7 @@ class SplitSettings:
     @property
     def seed_byte(self) -> int:
         """The seed threshold on the 0-255 probability raster (as the mask threshold is applied)."""
-        return int(np.ceil(self.seed_threshold * 255 - 1e-6))
+        return threshold_byte(self.seed_threshold)
 
     @classmethod
     def from_area(cls, seed_threshold: float, seed_min_area_m2: float, gsd_m: float) -> SplitSettings:
@@ -104,18 +107,10 @@ def match_counts(labels: np.ndarray, ids: np.ndarray, min_px: int) -> tuple[int,
     area_p = dict(zip(*np.unique(labels[labels > 0], return_counts=True)))
     area_r = dict(zip(*np.unique(ids[ids > 0], return_counts=True)))
     keep_p, keep_r = set(predicted), set(reference)
-    candidates = []
-    for (p, r), inter in zip(overlaps.tolist(), counts.tolist()):
-        if p in keep_p and r in keep_r:
-            iou = inter / (area_p[p] + area_r[r] - inter)
-            if iou >= MATCH_IOU:
-                candidates.append((iou, p, r))
-    taken_p, taken_r, matched = set(), set(), 0
-    for _, p, r in sorted(candidates, reverse=True):
-        if p not in taken_p and r not in taken_r:
-            taken_p.add(p)
-            taken_r.add(r)
-            matched += 1
+    candidates = [(inter / (area_p[p] + area_r[r] - inter), p, r)
+                  for (p, r), inter in zip(overlaps.tolist(), counts.tolist()) if p in keep_p and r in keep_r]
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    matched = sum(1 for iou, _, _ in greedy_matches(candidates) if iou >= MATCH_IOU)
     return matched, len(predicted), len(reference)
 
 
@@ -133,20 +128,15 @@ class SplitChoice:
 
 def building_f1(prob_chips: Sequence[np.ndarray], id_chips: Sequence[np.ndarray], threshold: float,
                 settings: SplitSettings, min_px: int) -> tuple[float, float, float]:
-    """(precision, recall, F1) of buildings over validation chips (probability 0-1 or 0-255, reference ids)."""
-    threshold_byte = int(np.ceil(threshold * 255 - 1e-6))
+    """(precision, recall, F1) of buildings over validation chips (0-255 probability, reference ids)."""
+    mask_byte = threshold_byte(threshold)
     matched = predicted = reference = 0
     for prob, ids in zip(prob_chips, id_chips):
-        m, p, r = match_counts(label_buildings(prob, threshold_byte, settings), ids, min_px)
+        m, p, r = match_counts(label_buildings(prob, mask_byte, settings), ids, min_px)
         matched, predicted, reference = matched + m, predicted + p, reference + r
     precision = matched / predicted if predicted else 0.0
     recall = matched / reference if reference else 0.0
     return precision, recall, (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-
-
-def to_bytes(prob: np.ndarray) -> np.ndarray:
-    """Probabilities 0-1 as the 0-255 bytes the pipeline stitches (rounded the same way)."""
-    return np.clip(np.rint(np.asarray(prob, np.float32) * 255), 0, 255).astype(np.uint8)
 
 
 def tune_split(prob_chips: Sequence[np.ndarray], id_chips: Sequence[np.ndarray], gsd_m: float,
@@ -156,7 +146,7 @@ def tune_split(prob_chips: Sequence[np.ndarray], id_chips: Sequence[np.ndarray],
     Ties (within 0.002 F1) go to not splitting, then to the threshold nearest 0.5: a setting must earn its
     place on the validation data.
     """
-    chips = [to_bytes(p) for p in prob_chips]
+    chips = [probability_bytes(p) for p in prob_chips]
     min_px = max(1, int(round(min_area_m2 / (gsd_m * gsd_m))))
     results = []
     for threshold in thresholds:
@@ -169,5 +159,4 @@ def tune_split(prob_chips: Sequence[np.ndarray], id_chips: Sequence[np.ndarray],
                 results.append(SplitChoice(threshold, seed, area, *scores))
     best_f1 = max(r.f1 for r in results)
     close = [r for r in results if r.f1 >= best_f1 - 0.002]
-    best = min(close, key=lambda r: (r.seed_threshold > 0, abs(r.threshold - 0.5), r.seed_min_area_m2))
-    return best
+    return min(close, key=lambda r: (r.seed_threshold > 0, abs(r.threshold - 0.5), r.seed_min_area_m2))

@@ -15,6 +15,16 @@ import numpy as np
 from .tiling import blend_window
 
 
+def probability_bytes(prob: np.ndarray) -> np.ndarray:
+    """Probabilities 0-1 as the 0-255 bytes of the probability raster."""
+    return np.clip(np.rint(np.asarray(prob, np.float32) * 255), 0, 255).astype(np.uint8)
+
+
+def threshold_byte(probability: float) -> int:
+    """The smallest byte of the probability raster at or above ``probability``."""
+    return int(np.ceil(probability * 255 - 1e-6))
+
+
 class StripAccumulator:
     """Weighted-sum accumulator over a rolling band of rows, flushing finished rows to writers.
 
@@ -84,7 +94,7 @@ class ProbabilityWriter:
             "crs": grid.crs_wkt or None, "transform": grid.transform, "compress": "deflate",
             "predictor": 1, "zlevel": 1, "blockysize": 1, "tiled": False,
         }
-        self.threshold_byte = int(np.ceil(threshold * 255 - 1e-6))
+        self.threshold_byte = threshold_byte(threshold)
         self.prob = rasterio.open(prob_path, "w", **profile)
         self.mask = rasterio.open(mask_path, "w", **{**profile, "nbits": 1})
 
@@ -93,7 +103,7 @@ class ProbabilityWriter:
 
         height, width = prob.shape
         window = Window(0, row, width, height)
-        prob_bytes = np.clip(np.rint(prob * 255), 0, 255).astype(np.uint8)
+        prob_bytes = probability_bytes(prob)
         self.prob.write(prob_bytes, 1, window=window)
         self.mask.write((prob_bytes >= self.threshold_byte).astype(np.uint8), 1, window=window)
 
