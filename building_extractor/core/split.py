@@ -95,23 +95,19 @@ def match_counts(labels: np.ndarray, ids: np.ndarray, min_px: int) -> tuple[int,
     ``ids``: reference building ids (0 background, -1 unknown). Buildings under ``min_px`` pixels are left
     out on both sides (the pipeline drops predicted ones under MIN_AREA).
     """
-    known = ids >= 0
-    labels = np.where(known, labels, 0)
-    predicted = [v for v, n in zip(*np.unique(labels, return_counts=True)) if v > 0 and n >= min_px]
-    reference = [v for v, n in zip(*np.unique(ids, return_counts=True)) if v > 0 and n >= min_px]
-    if not predicted or not reference:
-        return 0, len(predicted), len(reference)
+    labels = np.where(ids >= 0, labels, 0)
+    area_p = {v: n for v, n in zip(*np.unique(labels, return_counts=True)) if v > 0 and n >= min_px}
+    area_r = {v: n for v, n in zip(*np.unique(ids, return_counts=True)) if v > 0 and n >= min_px}
+    if not area_p or not area_r:
+        return 0, len(area_p), len(area_r)
     pairs = np.stack([labels.ravel(), ids.ravel()], axis=1)
     pairs = pairs[(pairs[:, 0] > 0) & (pairs[:, 1] > 0)]
     overlaps, counts = np.unique(pairs, axis=0, return_counts=True)
-    area_p = dict(zip(*np.unique(labels[labels > 0], return_counts=True)))
-    area_r = dict(zip(*np.unique(ids[ids > 0], return_counts=True)))
-    keep_p, keep_r = set(predicted), set(reference)
     candidates = [(inter / (area_p[p] + area_r[r] - inter), p, r)
-                  for (p, r), inter in zip(overlaps.tolist(), counts.tolist()) if p in keep_p and r in keep_r]
+                  for (p, r), inter in zip(overlaps.tolist(), counts.tolist()) if p in area_p and r in area_r]
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
     matched = sum(1 for iou, _, _ in greedy_matches(candidates) if iou >= MATCH_IOU)
-    return matched, len(predicted), len(reference)
+    return matched, len(area_p), len(area_r)
 
 
 @dataclass
