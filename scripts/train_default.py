@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", help="default: build/train-default[-maskrcnn]")
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--chip-size", type=int, default=256, help="training chip size in px")
     parser.add_argument("--batch", type=int, help="default: 8 (U-Net), 4 (Mask R-CNN)")
     parser.add_argument("--learning-rate", type=float, help="default: 2e-3 (U-Net), 5e-4 (Mask R-CNN)")
     parser.add_argument("--init-model", help="Mask R-CNN default: the shipped U-Net (its encoder)")
@@ -61,7 +62,7 @@ def main() -> None:
         TrainingSource(str(data / "zanzibar" / "image_2.tif"), str(data / "zanzibar" / "buildings.geojson"),
                        name="zanzibar_2"),
     ]
-    options = TrainingOptions(epochs=args.epochs, steps_per_epoch=args.steps,
+    options = TrainingOptions(epochs=args.epochs, steps_per_epoch=args.steps, chip_size=args.chip_size,
                               batch_size=args.batch or (4 if maskrcnn else 8),
                               learning_rate=args.learning_rate or (5e-4 if maskrcnn else 2e-3),
                               max_minutes=args.max_minutes, threads=args.threads, device=args.device,

@@ -19,14 +19,14 @@ from .model_file import ModelConfig
 from .progress import Progress
 from .raster_source import RasterSource
 from .stitching import ProbabilityWriter, StripAccumulator
-from .tiling import Tile, border_pad, make_tiles
+from .tiling import Tile, TileShape, border_pad, fitted_tile_shape, make_tiles, tile_shape
 
 
 @dataclass
 class TileBatch:
     tiles: list[Tile]
-    images: np.ndarray  # (n, bands, tile, tile) float32, normalised
-    valid: np.ndarray  # (n, tile, tile) bool
+    images: np.ndarray  # (n, bands, tile rows, tile columns) float32, normalised
+    valid: np.ndarray  # (n, tile rows, tile columns) bool
 
 
 def value_scale(source: RasterSource, config: ModelConfig, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
@@ -59,9 +59,10 @@ def value_scale(source: RasterSource, config: ModelConfig, progress: Progress) -
 class TileReader:
     """Reads, pads and normalises tiles into batches on a background thread (overlaps I/O and inference)."""
 
-    def __init__(self, source: RasterSource, config: ModelConfig, tile: int, batch_size: int,
+    def __init__(self, source: RasterSource, config: ModelConfig, tile: int | TileShape, batch_size: int,
                  tiles: list[Tile], progress: Progress) -> None:
-        self.source, self.config, self.tile, self.batch_size = source, config, tile, batch_size
+        self.source, self.config, self.batch_size = source, config, batch_size
+        self.tile = tile_shape(tile)
         self.tiles = tiles
         self.offset, self.scale = value_scale(source, config, progress)
         self.mean = np.asarray(config.mean, np.float32)[:, None, None]
@@ -72,14 +73,15 @@ class TileReader:
         """One normalised tile and its validity; parts outside the raster mirror it (and are invalid)."""
         grid = self.source.grid
         row0, col0 = max(tile.row, 0), max(tile.col, 0)
-        row1, col1 = min(tile.row + self.tile, grid.height), min(tile.col + self.tile, grid.width)
+        rows, columns = self.tile
+        row1, col1 = min(tile.row + rows, grid.height), min(tile.col + columns, grid.width)
         data, valid = self.source.read(row0, col0, row1 - row0, col1 - col0)
         self.valid_pixels += int(np.count_nonzero(valid))
         data -= self.offset[:, None, None]
         data *= self.scale[:, None, None] / self.config.input_scale
         # Invalid pixels take the normalisation mean (0 after normalising), so they look neutral to the model.
         data = np.where(valid[None], (data - self.mean) / self.std, 0.0).astype(np.float32)
-        pad = ((row0 - tile.row, tile.row + self.tile - row1), (col0 - tile.col, tile.col + self.tile - col1))
+        pad = ((row0 - tile.row, tile.row + rows - row1), (col0 - tile.col, tile.col + columns - col1))
         if any(side for axis in pad for side in axis):
             # Mirror the raster into the part of the tile outside it (numpy repeats the reflection for any
             # width), so the model sees plausible context rather than a hard edge.
@@ -233,7 +235,11 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
             f"Use {int(math.ceil(tile / config.stride) * config.stride)}."
         )
     pad = border_pad(overlap)
-    rows = make_tiles(grid.width, grid.height, tile, overlap, pad)
+    shape = fitted_tile_shape(tile, grid.width, grid.height, overlap, config.stride)
+    if shape != (tile, tile):
+        progress.info(f"The raster is smaller than a {tile} px tile along an axis: tiles of {shape[1]}×{shape[0]} "
+                      "px cover it (less padding to compute).")
+    rows = make_tiles(grid.width, grid.height, shape, overlap, pad)
     tiles = [t for row in rows for t in row]
     last_in_row = {row[-1] for row in rows}
     next_row_start = {rows[i][-1]: (rows[i + 1][0].row if i + 1 < len(rows) else grid.height) for i in range(len(rows))}
@@ -241,9 +247,9 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
         writer = ProbabilityWriter(prob_path, mask_path, grid, threshold)
     except OSError as exc:
         raise temp_write_error(prob_path, exc) from exc
-    accumulator = StripAccumulator(grid.width, grid.height, tile, writer, overlap, pad)
+    accumulator = StripAccumulator(grid.width, grid.height, shape, writer, overlap, pad)
     predictor = Predictor(model, device, progress)
-    reader = TileReader(source, config, tile, batch_size, tiles, progress)
+    reader = TileReader(source, config, shape, batch_size, tiles, progress)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
     batches = reader.timed_stream(timings, progress)
     try:

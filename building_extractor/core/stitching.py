@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .tiling import blend_window
+from .tiling import TileShape, blend_window, tile_shape
 
 
 def probability_bytes(prob: np.ndarray) -> np.ndarray:
@@ -32,29 +32,31 @@ class StripAccumulator:
     grid is accumulated like the rest and dropped on flush.
     """
 
-    def __init__(self, width: int, height: int, tile: int, writer: ProbabilityWriter, overlap: int = 0,
+    def __init__(self, width: int, height: int, tile: int | TileShape, writer: ProbabilityWriter, overlap: int = 0,
                  pad: int = 0) -> None:
-        self.width, self.height, self.tile, self.overlap, self.pad = width, height, tile, overlap, pad
+        self.width, self.height, self.overlap, self.pad = width, height, overlap, pad
+        self.tile = tile_shape(tile)
         self.writer = writer
         self.top = -pad  # grid row held in the buffer's first row
         # Rows are flushed after the last tile of a tile row, before the next row's tiles arrive, so one tile
         # height of rows suffices; _grow covers callers that add further ahead.
-        rows = tile
+        rows = self.tile[0]
         # Buffer column c holds grid column c - pad; a tile of slack on the right needs no special case.
-        columns = width + 2 * pad + tile
+        columns = width + 2 * pad + self.tile[1]
         self.sum = np.zeros((rows, columns), np.float32)
         self.weight = np.zeros((rows, columns), np.float32)
         self.valid = np.zeros((rows, columns), bool)
 
     def add(self, row: int, col: int, prob: np.ndarray, valid: np.ndarray) -> None:
-        """Add one tile's probabilities (tile × tile) at (row, col) of the grid."""
+        """Add one tile's probabilities (of the tile shape) at (row, col) of the grid."""
+        rows, columns = self.tile
         r0 = row - self.top
-        if r0 + self.tile > self.sum.shape[0]:
-            self._grow(r0 + self.tile)
+        if r0 + rows > self.sum.shape[0]:
+            self._grow(r0 + rows)
             r0 = row - self.top
         window = blend_window(self.tile, self.overlap)
         c0 = col + self.pad
-        region = np.s_[r0:r0 + self.tile, c0:c0 + self.tile]
+        region = np.s_[r0:r0 + rows, c0:c0 + columns]
         self.sum[region] += prob * window
         self.weight[region] += window
         self.valid[region] |= valid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,12 +48,35 @@ def resolve_overlap(overlap: float, tile_size: int) -> int:
     return pixels
 
 
-def make_tiles(width: int, height: int, tile: int, overlap: int, pad: int = 0) -> list[list[Tile]]:
+TileShape = tuple[int, int]  # (rows, columns) of every tile of a run
+
+
+def tile_shape(tile: int | TileShape) -> TileShape:
+    """(rows, columns) of a square tile size or of a shape."""
+    return (tile, tile) if isinstance(tile, int) else (int(tile[0]), int(tile[1]))
+
+
+def fitted_tile_shape(tile: int, width: int, height: int, context: int, stride: int) -> TileShape:
+    """The tile shape for a raster: ``tile`` along each axis, or less where the axis with ``context`` px beyond
+    each end fits in one smaller tile (rounded up to the model's ``stride``).
+
+    A raster smaller than a tile would otherwise be computed inside a full tile of mirrored padding (a 256 px
+    chip in a 1024 px tile is 16 times the work). The pipeline passes the overlap as ``context``: the edge
+    pixels then see as much mirrored context as in the tiles of a large raster (the border pad alone changed
+    building counts by 3 % between tile sizes on Kampala image_1; with the overlap, 2.3 %, as before).
+    """
+    def fit(length: int) -> int:
+        return min(tile, math.ceil((length + 2 * context) / stride) * stride)
+
+    return fit(height), fit(width)
+
+
+def make_tiles(width: int, height: int, tile: int | TileShape, overlap: int, pad: int = 0) -> list[list[Tile]]:
     """Tiles in rows (top to bottom), each row left to right, covering the whole raster and ``pad`` px around it
-    (tile origins may then be negative)."""
-    stride = tile - overlap
-    rows = tile_origins(height, tile, stride, pad)
-    cols = tile_origins(width, tile, stride, pad)
+    (tile origins may then be negative). ``tile``: a square size or (rows, columns)."""
+    tile_rows, tile_cols = tile_shape(tile)
+    rows = tile_origins(height, tile_rows, tile_rows - overlap, pad)
+    cols = tile_origins(width, tile_cols, tile_cols - overlap, pad)
     return [[Tile(r, c, i, j) for j, c in enumerate(cols)] for i, r in enumerate(rows)]
 
 
@@ -73,8 +97,9 @@ def border_pad(overlap: int) -> int:
 
 
 @lru_cache(maxsize=8)
-def blend_window(size: int, overlap: int) -> np.ndarray:
-    """2-D separable weights of one tile: context margin ≈ 0, then a sin² ramp up to 1 over the rest of the overlap.
+def blend_window(tile: int | TileShape, overlap: int) -> np.ndarray:
+    """2-D separable weights of one tile (a square size or (rows, columns)): context margin ≈ 0, then a sin² ramp
+    up to 1 over the rest of the overlap.
 
     A model sees less context near a tile's edge, so its predictions there differ from what a bigger tile would
     give (measured on real imagery: 14 % mean probability error within 4 px of the edge, under 1 % beyond 64 px).
@@ -85,9 +110,13 @@ def blend_window(size: int, overlap: int) -> np.ndarray:
     """
     margin = context_margin(overlap)
     ramp_length = max(1, overlap - 2 * margin)
-    distance = np.minimum(np.arange(size), np.arange(size)[::-1]).astype(np.float64)
-    phase = np.clip((distance - margin + 0.5) / ramp_length, 0.0, 1.0)
-    ramp = np.maximum(np.sin(0.5 * np.pi * phase) ** 2, MARGIN_WEIGHT).astype(np.float32)
-    window = np.outer(ramp, ramp)
+
+    def ramp(size: int) -> np.ndarray:
+        distance = np.minimum(np.arange(size), np.arange(size)[::-1]).astype(np.float64)
+        phase = np.clip((distance - margin + 0.5) / ramp_length, 0.0, 1.0)
+        return np.maximum(np.sin(0.5 * np.pi * phase) ** 2, MARGIN_WEIGHT).astype(np.float32)
+
+    rows, columns = tile_shape(tile)
+    window = np.outer(ramp(rows), ramp(columns))
     window.setflags(write=False)
     return window

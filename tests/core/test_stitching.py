@@ -7,24 +7,25 @@ from affine import Affine
 
 from building_extractor.core.raster_source import ProcessingGrid
 from building_extractor.core.stitching import ProbabilityWriter, StripAccumulator
-from building_extractor.core.tiling import border_pad, make_tiles
+from building_extractor.core.tiling import border_pad, fitted_tile_shape, make_tiles, tile_shape
 
 
-def stitch(field: np.ndarray, tile: int, overlap: int, tmp_path, noise: float = 0.0) -> np.ndarray:
+def stitch(field: np.ndarray, tile: int | tuple[int, int], overlap: int, tmp_path, noise: float = 0.0) -> np.ndarray:
     height, width = field.shape
+    rows_per_tile, cols_per_tile = tile_shape(tile)
     grid = ProcessingGrid("", Affine(1, 0, 0, 0, -1, height), width, height, 1.0)
-    prob_path, mask_path = str(tmp_path / f"p{tile}.tif"), str(tmp_path / f"m{tile}.tif")
+    prob_path, mask_path = str(tmp_path / f"p{rows_per_tile}x{cols_per_tile}.tif"), str(tmp_path / "mask.tif")
     writer = ProbabilityWriter(prob_path, mask_path, grid, 0.5)
     pad = border_pad(overlap)  # as the pipeline does: edge pixels get context too
     acc = StripAccumulator(width, height, tile, writer, overlap, pad)
     rows = make_tiles(width, height, tile, overlap, pad)
     rng = np.random.default_rng(0)
-    padded = np.pad(field, ((pad, pad + tile), (pad, pad + tile)))
+    padded = np.pad(field, ((pad, pad + rows_per_tile), (pad, pad + cols_per_tile)))
     for i, row in enumerate(rows):
         for t in row:
-            prob = padded[t.row + pad:t.row + pad + tile, t.col + pad:t.col + pad + tile]
-            prob = prob + rng.normal(0, noise, (tile, tile))
-            valid = np.zeros((tile, tile), bool)
+            prob = padded[t.row + pad:t.row + pad + rows_per_tile, t.col + pad:t.col + pad + cols_per_tile]
+            prob = prob + rng.normal(0, noise, prob.shape)
+            valid = np.zeros(prob.shape, bool)
             valid[max(0, -t.row):height - t.row, max(0, -t.col):width - t.col] = True
             acc.add(t.row, t.col, prob.astype(np.float32), valid)
         acc.flush_until(rows[i + 1][0].row if i + 1 < len(rows) else height)
@@ -33,7 +34,7 @@ def stitch(field: np.ndarray, tile: int, overlap: int, tmp_path, noise: float = 
         return src.read(1) / 255.0
 
 
-@pytest.mark.parametrize("tile,overlap", [(32, 8), (64, 16), (128, 0), (256, 64), (256, 160)])
+@pytest.mark.parametrize("tile,overlap", [(32, 8), (64, 16), (128, 0), (256, 64), (256, 160), ((64, 96), 16)])
 def test_stitched_field_matches_the_source_field(tmp_path, tile: int, overlap: int) -> None:
     y, x = np.mgrid[0:150, 0:230]
     field = (0.5 + 0.4 * np.sin(x / 17.0) * np.cos(y / 23.0)).astype(np.float32)
@@ -48,3 +49,17 @@ def test_independent_tile_noise_is_averaged_not_seamed(tmp_path) -> None:
     # Tile edges (where weights change fastest) are no worse than tile centres.
     assert abs(out.mean() - 0.5) < 0.01
     assert np.abs(out - 0.5).max() < 0.3
+
+
+def test_a_raster_smaller_than_a_tile_is_computed_in_a_fitted_tile(tmp_path) -> None:
+    """A 150 x 230 field with 1024 px tiles and 160 px overlap: one 480 x 576 tile (the field and 160 px of
+    context around it, rounded up to the stride) instead of 1024 x 1024, and the same stitched field."""
+    overlap = 160
+    shape = fitted_tile_shape(1024, 230, 150, overlap, 32)
+    assert shape == (480, 576)
+    assert fitted_tile_shape(1024, 5000, 150, overlap, 32) == (480, 1024)  # long axes keep the tile
+    y, x = np.mgrid[0:150, 0:230]
+    field = (0.5 + 0.4 * np.sin(x / 17.0) * np.cos(y / 23.0)).astype(np.float32)
+    assert [len(row) for row in make_tiles(230, 150, shape, overlap, border_pad(overlap))] == [1]
+    out = stitch(field, shape, overlap, tmp_path)
+    assert np.abs(out - field).max() <= 1 / 255 + 1e-6
