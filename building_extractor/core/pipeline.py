@@ -17,8 +17,9 @@ from .inference import predict_to_rasters
 from .model_file import ModelConfig
 from .progress import Progress, SilentProgress, check_canceled
 from .raster_source import RasterSource
+from .stitching import threshold_byte
 from .tiling import resolve_overlap
-from .vectorize import Building, PostProcessOptions, iter_buildings, polygonize_mask
+from .vectorize import Building, PostProcessOptions, iter_buildings, mask_iou, polygonize_mask
 
 STAGES = ("read and infer", "vectorize", "post-process and write")
 
@@ -224,6 +225,27 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
     finally:
         cache.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def tile_size_agreement(raster_path: str, options: ExtractionOptions, tiles: tuple[int, int] = (256, 1024)
+                        ) -> tuple[float, tuple[int, int]]:
+    """Run the extraction at two tile sizes: the IoU of the two stitched masks and the two building counts.
+
+    Results should not depend on the tile size (issue 3: IoU >= 0.97, counts within 3 %); this measures it on
+    any raster and model. ``options.probability_path`` is ignored (temporary files are used).
+    """
+    import rasterio
+
+    masks, counts = [], []
+    with tempfile.TemporaryDirectory(dir=options.workdir) as workdir:
+        for tile in tiles:
+            run = ExtractionRun(None)
+            prob = os.path.join(workdir, f"probability_{tile}.tif")
+            counts.append(sum(1 for _ in extract_buildings(
+                raster_path, replace(options, tile_size=tile, probability_path=prob), run=run)))
+            with rasterio.open(prob) as src:
+                masks.append(src.read(1) >= threshold_byte(run.threshold))
+    return mask_iou(masks[0], masks[1]), (counts[0], counts[1])
 
 
 def export_probability(prob_path: str, destination: str) -> None:

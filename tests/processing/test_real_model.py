@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import rasterio
 
-from building_extractor.core.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
-from building_extractor.core.vectorize import mask_iou
+from building_extractor.core.pipeline import ExtractionOptions, tile_size_agreement
 from building_extractor.processing.base_algorithm import default_model_path
 
 
@@ -52,22 +50,10 @@ def test_default_model_splits_attached_roofs(provider, shared_data, tmp_path) ->
     assert scores[None]["f1"] >= scores[0.0]["f1"] + 0.25, scores
 
 
-def tile_size_runs(image: str, tmp_path) -> tuple[float, list[int]]:
-    """Mask IoU and building counts of the default model run with TILE_SIZE 256 and 1024."""
-    masks, counts = [], []
-    for tile in (256, 1024):
-        prob = tmp_path / f"prob_{tile}.tif"
-        run = ExtractionRun(None)
-        options = ExtractionOptions(default_model_path(), tile_size=tile, probability_path=str(prob))
-        counts.append(len(list(extract_buildings(image, options, run=run))))
-        with rasterio.open(prob) as src:
-            masks.append(src.read(1) >= int(np.ceil(run.threshold * 255)))
-    return mask_iou(*masks), counts
-
-
 @pytest.fixture(scope="module")
 def tile_size_result(shared_data, tmp_path_factory):
-    return tile_size_runs(str(shared_data / "kampala" / "image_1.tif"), tmp_path_factory.mktemp("tiles"))
+    options = ExtractionOptions(default_model_path(), workdir=str(tmp_path_factory.mktemp("tiles")))
+    return tile_size_agreement(str(shared_data / "kampala" / "image_1.tif"), options, (256, 1024))
 
 
 def test_tile_size_does_not_change_the_buildings(tile_size_result) -> None:
