@@ -63,7 +63,7 @@ def fitted_tile_shape(tile: int, width: int, height: int, context: int, stride: 
     A raster smaller than a tile would otherwise be computed inside a full tile of mirrored padding (a 256 px
     chip in a 1024 px tile is 16 times the work). The pipeline passes the overlap as ``context``: the edge
     pixels then see as much mirrored context as in the tiles of a large raster (the border pad alone changed
-    building counts by 3 % between tile sizes on Kampala image_1; with the overlap, 2.3 %, as before).
+    building counts by 3.1 % between TILE_SIZE 256 and 1024 on Kampala image_1; with the overlap, 2.3 %).
     """
     def fit(length: int) -> int:
         return min(tile, math.ceil((length + 2 * context) / stride) * stride)
