@@ -45,8 +45,14 @@ demo: stage  ## extract buildings from the shipped sample into build/demo/buildi
 bench: stage  ## end-to-end benchmarks (bench/run.py)
 	$(VENV_PY) bench/run.py
 
-train-default:  ## train the shipped default model (long: CPU hours)
-	$(VENV_PY) scripts/train_default.py
+FT384 = --chip-size 384 --batch 6 --learning-rate 5e-4 --max-minutes 70 --patience 12
+train-default:  ## train the shipped default model (long: CPU hours): base run, fine-tune on 384 px chips, average, tune
+	$(VENV_PY) scripts/train_default.py --output build/train-default/base.safetensors
+	$(VENV_PY) scripts/train_default.py --init-model build/train-default/base.safetensors $(FT384) \
+	  --checkpoints build/train-default-ft384 --output build/train-default/ft384.safetensors
+	$(VENV_PY) scripts/average_models.py build/train-default/base.safetensors build/train-default/ft384.safetensors \
+	  --output building_extractor/models/default_unet.safetensors
+	$(VENV_PY) scripts/train_default.py --retune
 
 eval-default: stage  ## score the shipped model on the held-out city (Kampala) with evaluate_buildings
 	$(VENV_PY) scripts/evaluate_default.py

@@ -83,7 +83,7 @@ def main() -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     c = summary["combined"]
     print(json.dumps(summary["combined"], indent=1))
-    print(f"{args.city}: pixel IoU {c['pixel']['iou']:.3f}, pixel F1 {c['pixel']['f1']:.3f}, "
+    print(f"{args.city}: pixel IoU {c['pixel']['iou']:.4f}, pixel F1 {c['pixel']['f1']:.3f}, "
           f"building P/R/F1 {c['building']['precision']:.3f}/{c['building']['recall']:.3f}/"
           f"{c['building']['f1']:.3f}")
 
