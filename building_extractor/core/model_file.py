@@ -205,3 +205,27 @@ def update_config(path: str | os.PathLike[str], **fields: Any) -> ModelConfig:
     os.chmod(tmp, path.stat().st_mode & 0o777)
     os.replace(tmp, path)
     return config
+
+
+def average_model_files(paths: list[str | os.PathLike[str]], output: str | os.PathLike[str]) -> ModelConfig:
+    """Write the mean of several model files' weights (a uniform "model soup") to ``output``; return its config.
+
+    The files must be fine-tunes of one model (same architecture, encoder and tensors). The first file's
+    description and thresholds are kept: re-tune them on validation data afterwards. Integer tensors (batch-norm
+    counters) are not weights and are taken from the first file.
+    """
+    if len(paths) < 2:
+        raise ModelFileError("Give at least two model files to average.")
+    configs, states = zip(*(load_model_file(path) for path in paths))
+    first, shapes = configs[0], {name: tuple(t.shape) for name, t in states[0].items()}
+    for path, config, state in zip(paths[1:], configs[1:], states[1:]):
+        if (config.architecture, config.encoder) != (first.architecture, first.encoder) or \
+                {name: tuple(t.shape) for name, t in state.items()} != shapes:
+            raise ModelFileError(f"{path} is not the same network as {paths[0]}: only fine-tunes of one model "
+                                 "can be averaged.")
+    soup = {name: sum(state[name] for state in states) / len(states) if tensor.is_floating_point() else tensor
+            for name, tensor in states[0].items()}
+    first.description = (first.description + " " if first.description else "") + \
+        f"Weights: the average of {len(paths)} models ({', '.join(Path(p).name for p in paths)})."
+    save_model_file(output, first, soup)
+    return first
