@@ -2,10 +2,9 @@
 
 import os
 
+import pytest
 import torch
 from safetensors.torch import load_file
-
-import pytest
 
 from building_extractor.core.errors import ModelFileError
 from building_extractor.core.model_file import (
