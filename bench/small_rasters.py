@@ -1,4 +1,4 @@
-"""Time the U-Net pipeline on rasters smaller than a tile (clips, drone chips): median of 3 runs each.
+"""Time the U-Net pipeline on rasters smaller than a tile (clips, drone chips): median of ``--repeats`` runs each.
 
     .venv/bin/python bench/small_rasters.py [--tree DIR] [--model FILE]
 
@@ -26,6 +26,7 @@ RASTERS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", default=str(ROOT), help="checkout whose building_extractor is timed")
+    # Not core.model_file.shipped_model_path: the --tree checkout's package must be the first one imported.
     parser.add_argument("--model", default=str(ROOT / "building_extractor" / "models" / "default_unet.safetensors"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

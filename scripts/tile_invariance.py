@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from building_extractor.core.model_file import shipped_model_path  # noqa: E402
 from building_extractor.core.pipeline import ExtractionOptions, tile_size_agreement  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -25,7 +26,7 @@ IMAGES = ["kampala/image_1.tif", "kampala/image_2.tif", "zanzibar/image_1.tif", 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="*", default=[str(DATA / image) for image in IMAGES])
-    parser.add_argument("--model", default=str(ROOT / "building_extractor" / "models" / "default_unet.safetensors"))
+    parser.add_argument("--model", default=shipped_model_path())
     parser.add_argument("--tiles", type=int, nargs=2, default=[256, 1024])
     args = parser.parse_args()
     print(f"| image | mask IoU {args.tiles[0]} vs {args.tiles[1]} | buildings {args.tiles[0]} | "

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.model_file import update_config  # noqa: E402
+from building_extractor.core.model_file import shipped_model_path, update_config  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
 from building_extractor.core.training import TrainingOptions, TrainingSource, make_trainer  # noqa: E402
 
@@ -50,10 +50,9 @@ def main() -> None:
                         help="only re-tune the thresholds of the existing model file (OUTPUT) on the validation blocks")
     args = parser.parse_args()
     maskrcnn = args.architecture == "maskrcnn"
-    models = ROOT / "building_extractor" / "models"
-    output = args.output or str(models / f"default_{args.architecture}.safetensors")
+    output = args.output or shipped_model_path(f"default_{args.architecture}.safetensors")
     checkpoints = args.checkpoints or str(ROOT / "build" / ("train-default-maskrcnn" if maskrcnn else "train-default"))
-    init_model = args.init_model or (str(models / "default_unet.safetensors") if maskrcnn else None)
+    init_model = args.init_model or (shipped_model_path() if maskrcnn else None)
     data = Path(args.data)
     sources = [
         TrainingSource(str(data / "banepa" / "train.tif"), str(data / "banepa" / "buildings.geojson"), name="banepa"),

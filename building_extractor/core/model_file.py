@@ -21,6 +21,12 @@ FORMAT_NAME = "building_extractor.model"
 FORMAT_VERSION = 1
 CONFIG_KEY = "building_extractor_config"
 ARCHITECTURES = ("unet", "maskrcnn")
+SHIPPED_MODELS_DIR = Path(os.path.abspath(__file__)).parents[1] / "models"  # inside the installed plugin
+
+
+def shipped_model_path(file_name: str = "default_unet.safetensors") -> str:
+    """A model file shipped with the plugin (the default U-Net unless named)."""
+    return str(SHIPPED_MODELS_DIR / file_name)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..core.dependencies import install_hint, missing_packages
 from ..core.errors import BuildingExtractorError
+from ..core.model_file import shipped_model_path
 from .help_texts import HELP_TEXTS
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -32,7 +33,7 @@ def plugin_icon() -> QIcon:
 
 def default_model_path(file_name: str = "default_unet.safetensors") -> str:
     """A model file shipped with the plugin (the default U-Net unless named)."""
-    return os.path.join(PLUGIN_DIR, "models", file_name)
+    return shipped_model_path(file_name)
 
 
 class FeedbackProgress:
