@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=15)
     parser.add_argument("--touching-gaps", action="store_true",
                         help="U-Net: label the pixel on each side of a wall shared by two buildings as background")
+    parser.add_argument("--loss", choices=("bce_dice", "bce_lovasz"), default="bce_dice", help="U-Net training loss")
     parser.add_argument("--retune", action="store_true",
                         help="only re-tune the thresholds of the existing model file (OUTPUT) on the validation blocks")
     args = parser.parse_args()
@@ -66,7 +67,7 @@ def main() -> None:
                               learning_rate=args.learning_rate or (5e-4 if maskrcnn else 2e-3),
                               max_minutes=args.max_minutes, threads=args.threads, device=args.device,
                               patience=args.patience, architecture=args.architecture, init_model=init_model,
-                              touching_gaps=args.touching_gaps)
+                              touching_gaps=args.touching_gaps, loss=args.loss)
     trainer = make_trainer(sources, options, output, checkpoint_dir=checkpoints, progress=SilentProgress(verbose=True))
     if args.retune:
         print("re-tuned", output, trainer.retune(output))

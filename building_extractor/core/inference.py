@@ -237,8 +237,8 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
     pad = border_pad(overlap)
     shape = fitted_tile_shape(tile, grid.width, grid.height, overlap, config.stride)
     if shape != (tile, tile):
-        progress.info(f"The raster is smaller than a {tile} px tile along an axis: tiles of {shape[1]}×{shape[0]} "
-                      "px cover it (less padding to compute).")
+        progress.info(f"Tiles of {shape[1]}×{shape[0]} px: TILE_SIZE {tile} fitted to the raster (as many tiles, "
+                      "less padding to compute).")
     rows = make_tiles(grid.width, grid.height, shape, overlap, pad)
     tiles = [t for row in rows for t in row]
     last_in_row = {row[-1] for row in rows}

@@ -66,6 +66,7 @@ class TrainingOptions:
     augment: bool = True  # flips, rotations, colour jitter, noise
     chip_pool: int = 0  # > 0: sample this many chips once and draw every batch from them (tiny data, tests)
     touching_gaps: bool = False  # U-Net: label the pixel on each side of a shared wall as background
+    loss: str = "bce_dice"  # U-Net: "bce_dice" or "bce_lovasz" (see unet_loss)
 
 
 @dataclass
@@ -205,6 +206,33 @@ def bce_dice_loss(logits: Any, target: Any) -> Any:
     return bce + dice
 
 
+UNET_LOSSES = ("bce_dice", "bce_lovasz")
+
+
+def bce_lovasz_loss(logits: Any, target: Any) -> Any:
+    """Binary cross-entropy plus the Lovász hinge per chip (smp's, a surrogate of IoU), ignoring IGNORE pixels.
+
+    The Lovász hinge optimises the intersection-over-union itself; it is the usual second stage after BCE + Dice
+    when the score that counts is pixel IoU.
+    """
+    import torch.nn.functional as F
+    from segmentation_models_pytorch.losses import LovaszLoss
+
+    known = (target != IGNORE).float()
+    truth = (target == 1).float()
+    bce = F.binary_cross_entropy_with_logits(logits, truth, weight=known, reduction="sum") / known.sum().clamp(min=1)
+    lovasz = LovaszLoss("binary", per_image=True, ignore_index=IGNORE)(logits, target)
+    return bce + lovasz
+
+
+def unet_loss(name: str) -> Any:
+    """The training loss called ``name`` (one of UNET_LOSSES)."""
+    losses = {"bce_dice": bce_dice_loss, "bce_lovasz": bce_lovasz_loss}
+    if name not in losses:
+        raise BuildingExtractorError(f"Unknown loss {name!r}; use one of {', '.join(UNET_LOSSES)}.")
+    return losses[name]
+
+
 class Trainer:
     """Trains one U-Net; ``run`` returns the path of the written model file.
 
@@ -222,6 +250,7 @@ class Trainer:
             raise BuildingExtractorError("Give at least one training raster with footprints.")
         if options.architecture not in ("unet", "maskrcnn"):
             raise BuildingExtractorError(f"Unknown architecture {options.architecture!r}; train 'unet' or 'maskrcnn'.")
+        self.loss = unet_loss(options.loss)
         if options.architecture != self.architecture:
             raise BuildingExtractorError(f"{type(self).__name__} trains {self.architecture} models, not "
                                          f"{options.architecture}; make_trainer picks the right trainer.")
@@ -480,7 +509,7 @@ class Trainer:
             y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None]
             x, y = x.to(device), y.to(device)
             logits = model(x)
-            loss = bce_dice_loss(logits, y)
+            loss = self.loss(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -508,7 +537,7 @@ class Trainer:
                 x = torch.from_numpy(np.stack([(c[0] - mean[:, None, None]) / std[:, None, None] for c in part]))
                 y = torch.from_numpy(np.stack([c[1] for c in part]))[:, None]
                 logits = model(x.to(device)).cpu()
-                losses.append(float(bce_dice_loss(logits, y)))
+                losses.append(float(self.loss(logits, y)))
                 probs.append(torch.sigmoid(logits).numpy().astype(np.float16))
                 labels.append(y.numpy())
         prob = np.concatenate(probs) if probs else np.zeros((0, 1, 1, 1), np.float16)

@@ -15,8 +15,12 @@ MODEL_FIELDS = ("architecture", "encoder", "decoder_channels", "bands", "input_s
                 "tile_size", "overlap", "threshold", "classes", "name", "description")
 
 
-def training_curve(history: list[dict[str, Any]]) -> Any:
-    """A matplotlib Figure of loss and IoU per epoch for train and validation (Agg, no pyplot)."""
+LOSS_TITLES = {"bce_dice": "BCE + Dice", "bce_lovasz": "BCE + Lovász hinge"}
+
+
+def training_curve(history: list[dict[str, Any]], loss: str = "bce_dice") -> Any:
+    """A matplotlib Figure of loss and IoU per epoch for train and validation (Agg, no pyplot); ``loss``
+    names the U-Net's training loss."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -25,7 +29,7 @@ def training_curve(history: list[dict[str, Any]]) -> Any:
     FigureCanvasAgg(figure)
     loss_axes, iou_axes = figure.subplots(1, 2)
     instances = any(h.get("val_f1") is not None for h in history)
-    titles = (("loss", "Loss (Mask R-CNN)" if instances else "Loss (BCE + Dice)"),
+    titles = (("loss", "Loss (Mask R-CNN)" if instances else f"Loss ({LOSS_TITLES.get(loss, loss)})"),
               ("iou", "Pixel IoU and building F1" if instances else "Pixel IoU"))
     for axes, (key, title) in zip((loss_axes, iou_axes), titles):
         train = [_number(h[f"train_{key}"]) for h in history]
@@ -60,7 +64,8 @@ def training_sections(config: ModelConfig, model_path: str = "") -> list[Section
     training = config.training or {}
     history = training.get("history", [])
     curve = Section("Training curve", text="" if history else "No epoch finished, so there is no curve.",
-                    figures=[training_curve(history)] if history else [])
+                    figures=[training_curve(history, training.get("options", {}).get("loss", "bce_dice"))]
+                    if history else [])
     validation = training.get("validation", [])
     return [
         curve,

@@ -29,6 +29,7 @@ ARCHITECTURES = (("unet", "U-Net"), ("maskrcnn", "Mask R-CNN (one polygon per bu
 # Per-architecture defaults for the optional BATCH_SIZE and LEARNING_RATE (the shipped models used them).
 DEFAULT_BATCH = {"unet": 8, "maskrcnn": 4}
 DEFAULT_LEARNING_RATE = {"unet": 2e-3, "maskrcnn": 5e-4}
+LOSSES = (("bce_dice", "BCE + Dice"), ("bce_lovasz", "BCE + Lovász hinge (optimises IoU; for fine-tuning)"))
 POLYGONS = [QgsProcessing.TypeVectorPolygon]
 
 
@@ -56,6 +57,7 @@ class TrainModel(BaseAlgorithm):
     BATCH_SIZE = "BATCH_SIZE"
     LEARNING_RATE = "LEARNING_RATE"
     CHIP_SIZE = "CHIP_SIZE"
+    LOSS = "LOSS"
     DEVICE = "DEVICE"
     KEEP_BEST_ON_CANCEL = "KEEP_BEST_ON_CANCEL"
     OUTPUT_MODEL = "OUTPUT_MODEL"
@@ -106,6 +108,8 @@ class TrainModel(BaseAlgorithm):
         self.add_advanced(QgsProcessingParameterNumber(
             self.CHIP_SIZE, self.tr("Chip size (pixels, multiple of 32)"), QgsProcessingParameterNumber.Integer,
             256, minValue=64, maxValue=1024))
+        self.add_advanced(QgsProcessingParameterEnum(
+            self.LOSS, self.tr("Loss (U-Net)"), options=[label for _, label in LOSSES], defaultValue=0))
         self.addParameter(self.device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterBoolean(
             self.KEEP_BEST_ON_CANCEL, self.tr("When cancelled, keep the best model so far"), defaultValue=True))
@@ -190,6 +194,7 @@ class TrainModel(BaseAlgorithm):
             max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
+            loss=LOSSES[self.parameterAsEnum(parameters, self.LOSS, context)][0],
         )
 
     def _sources(self, parameters: dict, context: Any, workdir: str) -> tuple[list[Any], list[Any]]:

@@ -7,7 +7,7 @@ from affine import Affine
 
 from building_extractor.core.raster_source import ProcessingGrid
 from building_extractor.core.stitching import ProbabilityWriter, StripAccumulator
-from building_extractor.core.tiling import border_pad, fitted_tile_shape, make_tiles, tile_shape
+from building_extractor.core.tiling import border_pad, fitted_tile_shape, make_tiles, tile_origins, tile_shape
 
 
 def stitch(field: np.ndarray, tile: int | tuple[int, int], overlap: int, tmp_path, noise: float = 0.0) -> np.ndarray:
@@ -57,9 +57,36 @@ def test_a_raster_smaller_than_a_tile_is_computed_in_a_fitted_tile(tmp_path) -> 
     overlap = 160
     shape = fitted_tile_shape(1024, 230, 150, overlap, 32)
     assert shape == (480, 576)
-    assert fitted_tile_shape(1024, 5000, 150, overlap, 32) == (480, 1024)  # long axes keep the tile
+    assert fitted_tile_shape(1024, 5000, 150, overlap, 32) == (480, 1024)  # 6 tiles of 1024 px are needed
     y, x = np.mgrid[0:150, 0:230]
     field = (0.5 + 0.4 * np.sin(x / 17.0) * np.cos(y / 23.0)).astype(np.float32)
     assert [len(row) for row in make_tiles(230, 150, shape, overlap, border_pad(overlap))] == [1]
+    out = stitch(field, shape, overlap, tmp_path)
+    assert np.abs(out - field).max() <= 1 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("length", [1100, 4000, 8000, 20000])
+def test_long_axes_keep_their_tile_count_with_smaller_tiles(tmp_path, length: int) -> None:
+    """An 8,000 px axis needs ten 1024 px tiles, the last running ~700 px past the raster; ten 992 px tiles
+    cover it too. The fitted size is the smallest multiple of 32 that needs no more tiles."""
+    overlap, pad = 160, border_pad(160)
+    rows, cols = fitted_tile_shape(1024, length, length, overlap, 32)
+    assert rows == cols and rows % 32 == 0 and overlap < rows <= 1024
+
+    def count(size: int) -> int:
+        return len(tile_origins(length, size, size - overlap, pad))
+
+    assert count(rows) == count(1024)
+    assert rows == 1024 or count(rows - 32) > count(1024)
+    if length == 8000:
+        assert rows == 992
+
+
+def test_a_fitted_long_raster_stitches_exactly(tmp_path) -> None:
+    overlap = 16
+    shape = fitted_tile_shape(64, 190, 150, overlap, 8)
+    assert shape == (56, 56)  # as many tiles as 64 px ones, fewer padded pixels
+    y, x = np.mgrid[0:150, 0:190]
+    field = (0.5 + 0.4 * np.sin(x / 17.0) * np.cos(y / 23.0)).astype(np.float32)
     out = stitch(field, shape, overlap, tmp_path)
     assert np.abs(out - field).max() <= 1 / 255 + 1e-6

@@ -105,6 +105,33 @@ def test_training_loss_falls_and_model_loads_and_predicts(kampala, tmp_path) -> 
     assert "efficientnet_lite0" in text and "val_iou" in text
 
 
+def test_lovasz_loss_ignores_unknown_pixels_and_rewards_overlap() -> None:
+    from building_extractor.core.training import unet_loss
+
+    loss = unet_loss("bce_lovasz")
+    target = torch.zeros(2, 1, 16, 16, dtype=torch.uint8)
+    target[:, :, 4:12, 4:12] = 1
+    target[:, :, :, :2] = IGNORE
+    right = torch.where(target == 1, 6.0, -6.0)
+    wrong = -right
+    assert float(loss(right, target)) < 0.05 < 1.0 < float(loss(wrong, target))
+    unknown_changed = right.clone()
+    unknown_changed[:, :, :, :2] = 6.0  # confident "building" where the label is unknown
+    assert float(loss(unknown_changed, target)) == pytest.approx(float(loss(right, target)))
+    with pytest.raises(BuildingExtractorError, match="bce_dice, bce_lovasz"):
+        unet_loss("focal")
+
+
+def test_training_with_the_lovasz_loss_learns_and_records_it(kampala, tmp_path) -> None:
+    output = tmp_path / "lovasz.safetensors"
+    trainer = Trainer([kampala["train"]], tiny_options(epochs=3, steps_per_epoch=5, loss="bce_lovasz"), str(output),
+                      validation=[kampala["val"]])
+    trainer.run()
+    losses = [h.train_loss for h in trainer.history]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert read_config(str(output)).training["options"]["loss"] == "bce_lovasz"
+
+
 def test_cancel_before_an_epoch_finished_writes_nothing(kampala, tmp_path) -> None:
     output = tmp_path / "cancelled.safetensors"
     progress = CancelAfter(1)
