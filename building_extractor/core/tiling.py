@@ -50,6 +50,11 @@ def resolve_overlap(overlap: float, tile_size: int) -> int:
 
 TileShape = tuple[int, int]  # (rows, columns) of every tile of a run
 
+#: Tiles of a raster longer than one tile shrink by at most this much (fitted_tile_shape): the model uses more
+#: context than the blend window's margin, so much smaller tiles change the buildings (Banepa predict.tif at
+#: 640 px instead of 1024: mask IoU 0.959 against the 1024 px result, 276 vs 269 buildings).
+MIN_TILE_FRACTION = 0.9
+
 
 def tile_shape(tile: int | TileShape) -> TileShape:
     """(rows, columns) of a square tile size or of a shape."""
@@ -58,14 +63,16 @@ def tile_shape(tile: int | TileShape) -> TileShape:
 
 def fitted_tile_shape(tile: int, width: int, height: int, overlap: int, stride: int) -> TileShape:
     """The tile shape for a raster: along each axis the smallest multiple of the model's ``stride`` (at most
-    ``tile``) that needs no more tiles than ``tile`` does.
+    ``tile``) that needs no more tiles than ``tile`` does, and on axes longer than one tile at least
+    ``MIN_TILE_FRACTION`` of ``tile``.
 
     An axis that fits in one tile with ``overlap`` px of context beyond each end gets one smaller tile: a raster
     smaller than a tile would otherwise be computed inside a full tile of mirrored padding (a 256 px chip in a
     1024 px tile is 16 times the work). The edge pixels still see as much mirrored context as in the tiles of a
     large raster (the border pad alone changed building counts by 3.1 % between TILE_SIZE 256 and 1024 on
     Kampala image_1; with the overlap, 2.3 %). A longer axis keeps its number of tiles, each shrunk so that the
-    last one no longer runs far past the raster (an 8,000 px axis: ten tiles of 992 px instead of 1,024).
+    last one runs less far past the raster (an 8,000 px axis: ten tiles of 992 px instead of 1,024; 915 px: two
+    of 928). Against the OSM labels of Banepa and Zanzibar the masks score the same (±0.0006 pixel IoU).
     """
     pad = border_pad(overlap)
 
@@ -80,8 +87,9 @@ def fitted_tile_shape(tile: int, width: int, height: int, overlap: int, stride: 
         count = tiles_needed(tile)
         if count == 1:  # fits in one tile with the border pad, not with the full overlap: keep the tile
             return tile
+        smallest = max(overlap + stride, math.ceil(tile * MIN_TILE_FRACTION / stride) * stride)
         size = tile
-        while size - stride > overlap and tiles_needed(size - stride) == count:
+        while size - stride >= smallest and tiles_needed(size - stride) == count:
             size -= stride
         return size
 
