@@ -1,4 +1,5 @@
-"""Time the U-Net pipeline on rasters smaller than a tile (clips, drone chips): median of ``--repeats`` runs each.
+"""Time the U-Net pipeline on small and mid-size rasters (clips, drone chips, a neighbourhood: up to a few
+tiles): median of ``--repeats`` runs each.
 
     .venv/bin/python bench/small_rasters.py [--tree DIR] [--model FILE]
 
@@ -20,6 +21,9 @@ RASTERS = {
     "Kampala image_2": DATA / "kampala" / "image_2.tif",
     "demo sample": ROOT / "data" / "sample" / "banepa_sample.tif",
     "Kampala image_1": DATA / "kampala" / "image_1.tif",
+    "Banepa predict": DATA / "banepa" / "predict.tif",
+    "Banepa train": DATA / "banepa" / "train.tif",
+    "Zanzibar image_1": DATA / "zanzibar" / "image_1.tif",
 }
 
 
