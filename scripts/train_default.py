@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 from building_extractor.core.model_file import shipped_model_path, update_config  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
-from building_extractor.core.training import TrainingOptions, TrainingSource, make_trainer  # noqa: E402
+from building_extractor.core.training import UNET_LOSSES, TrainingOptions, TrainingSource, make_trainer  # noqa: E402
 
 DESCRIPTION = ("Default building model of building_extractor: U-Net with an ImageNet-initialised EfficientNet-Lite0 "
                "encoder, trained at 0.3 m on drone orthophotos of Banepa (Nepal) and Zanzibar (Tanzania); Kampala "
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=15)
     parser.add_argument("--touching-gaps", action="store_true",
                         help="U-Net: label the pixel on each side of a wall shared by two buildings as background")
-    parser.add_argument("--loss", choices=("bce_dice", "bce_lovasz"), default="bce_dice", help="U-Net training loss")
+    parser.add_argument("--loss", choices=UNET_LOSSES, default="bce_dice", help="U-Net training loss")
     parser.add_argument("--retune", action="store_true",
                         help="only re-tune the thresholds of the existing model file (OUTPUT) on the validation blocks")
     args = parser.parse_args()
