@@ -206,9 +206,6 @@ def bce_dice_loss(logits: Any, target: Any) -> Any:
     return bce + dice
 
 
-UNET_LOSSES = ("bce_dice", "bce_lovasz")
-
-
 def bce_lovasz_loss(logits: Any, target: Any) -> Any:
     """Binary cross-entropy plus the Lovász hinge per chip (smp's, a surrogate of IoU), ignoring IGNORE pixels.
 
@@ -225,12 +222,15 @@ def bce_lovasz_loss(logits: Any, target: Any) -> Any:
     return bce + lovasz
 
 
+#: The U-Net training losses by name: (label, function). train_model, train_default and the report use it.
+UNET_LOSSES = {"bce_dice": ("BCE + Dice", bce_dice_loss), "bce_lovasz": ("BCE + Lovász hinge", bce_lovasz_loss)}
+
+
 def unet_loss(name: str) -> Any:
-    """The training loss called ``name`` (one of UNET_LOSSES)."""
-    losses = {"bce_dice": bce_dice_loss, "bce_lovasz": bce_lovasz_loss}
-    if name not in losses:
+    """The training loss called ``name`` (a key of UNET_LOSSES)."""
+    if name not in UNET_LOSSES:
         raise BuildingExtractorError(f"Unknown loss {name!r}; use one of {', '.join(UNET_LOSSES)}.")
-    return losses[name]
+    return UNET_LOSSES[name][1]
 
 
 class Trainer:

@@ -10,12 +10,10 @@ from typing import Any
 from .errors import OutputError
 from .model_file import ModelConfig
 from .report import Section, Table, write_html
+from .training import UNET_LOSSES
 
 MODEL_FIELDS = ("architecture", "encoder", "decoder_channels", "bands", "input_scale", "mean", "std", "gsd_m",
                 "tile_size", "overlap", "threshold", "classes", "name", "description")
-
-
-LOSS_TITLES = {"bce_dice": "BCE + Dice", "bce_lovasz": "BCE + Lovász hinge"}
 
 
 def training_curve(history: list[dict[str, Any]], loss: str = "bce_dice") -> Any:
@@ -29,7 +27,7 @@ def training_curve(history: list[dict[str, Any]], loss: str = "bce_dice") -> Any
     FigureCanvasAgg(figure)
     loss_axes, iou_axes = figure.subplots(1, 2)
     instances = any(h.get("val_f1") is not None for h in history)
-    titles = (("loss", "Loss (Mask R-CNN)" if instances else f"Loss ({LOSS_TITLES.get(loss, loss)})"),
+    titles = (("loss", "Loss (Mask R-CNN)" if instances else f"Loss ({UNET_LOSSES.get(loss, (loss,))[0]})"),
               ("iou", "Pixel IoU and building F1" if instances else "Pixel IoU"))
     for axes, (key, title) in zip((loss_axes, iou_axes), titles):
         train = [_number(h[f"train_{key}"]) for h in history]

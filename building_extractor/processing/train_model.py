@@ -22,6 +22,7 @@ from qgis.core import (
 )
 
 from ..core.models import ENCODERS
+from ..core.training import UNET_LOSSES
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
 from .extract_buildings_unet import raster_file_path
 
@@ -29,7 +30,7 @@ ARCHITECTURES = (("unet", "U-Net"), ("maskrcnn", "Mask R-CNN (one polygon per bu
 # Per-architecture defaults for the optional BATCH_SIZE and LEARNING_RATE (the shipped models used them).
 DEFAULT_BATCH = {"unet": 8, "maskrcnn": 4}
 DEFAULT_LEARNING_RATE = {"unet": 2e-3, "maskrcnn": 5e-4}
-LOSSES = (("bce_dice", "BCE + Dice"), ("bce_lovasz", "BCE + Lovász hinge (optimises IoU; for fine-tuning)"))
+LOSSES = list(UNET_LOSSES)  # enum index -> loss name
 POLYGONS = [QgsProcessing.TypeVectorPolygon]
 
 
@@ -109,7 +110,7 @@ class TrainModel(BaseAlgorithm):
             self.CHIP_SIZE, self.tr("Chip size (pixels, multiple of 32)"), QgsProcessingParameterNumber.Integer,
             256, minValue=64, maxValue=1024))
         self.add_advanced(QgsProcessingParameterEnum(
-            self.LOSS, self.tr("Loss (U-Net)"), options=[label for _, label in LOSSES], defaultValue=0))
+            self.LOSS, self.tr("Loss (U-Net)"), options=[UNET_LOSSES[name][0] for name in LOSSES], defaultValue=0))
         self.addParameter(self.device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterBoolean(
             self.KEEP_BEST_ON_CANCEL, self.tr("When cancelled, keep the best model so far"), defaultValue=True))
@@ -194,7 +195,7 @@ class TrainModel(BaseAlgorithm):
             max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
-            loss=LOSSES[self.parameterAsEnum(parameters, self.LOSS, context)][0],
+            loss=LOSSES[self.parameterAsEnum(parameters, self.LOSS, context)],
         )
 
     def _sources(self, parameters: dict, context: Any, workdir: str) -> tuple[list[Any], list[Any]]:
