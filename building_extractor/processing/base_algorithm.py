@@ -20,7 +20,6 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..core.dependencies import install_hint, missing_packages
 from ..core.errors import BuildingExtractorError
-from ..core.model_file import shipped_model_path
 from .help_texts import HELP_TEXTS
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -29,11 +28,6 @@ DEVICES = ("auto", "cpu", "cuda")
 
 def plugin_icon() -> QIcon:
     return QIcon(os.path.join(PLUGIN_DIR, "icons", "icon.svg"))
-
-
-def default_model_path(file_name: str = "default_unet.safetensors") -> str:
-    """A model file shipped with the plugin (the default U-Net unless named)."""
-    return shipped_model_path(file_name)
 
 
 class FeedbackProgress:

@@ -28,11 +28,11 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..core.errors import BuildingExtractorError
-from ..core.model_file import read_config
+from ..core.model_file import read_config, shipped_model_path
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
 from ..core.regularize import MODES
 from ..core.vectorize import PostProcessOptions
-from .base_algorithm import BaseAlgorithm, FeedbackProgress, default_model_path, run_core
+from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
 from .layer_reader import MAX_AREA_KM2 as DEFAULT_MAX_AREA_KM2
 from .layer_reader import is_file_layer, raster_for_layer
 from .outputs import destination_problem, destination_warning, discard_output, style_by_confidence
@@ -139,7 +139,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def _model_path(self, parameters: dict, context: Any) -> str:
-        return self.parameterAsFile(parameters, self.MODEL, context) or default_model_path(self.DEFAULT_MODEL_FILE)
+        return self.parameterAsFile(parameters, self.MODEL, context) or shipped_model_path(self.DEFAULT_MODEL_FILE)
 
     def _check_model(self, parameters: dict, context: Any) -> str | None:
         """Read the model file's header only: pickles, missing or foreign files are refused before anything."""

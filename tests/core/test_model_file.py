@@ -13,9 +13,9 @@ from building_extractor.core.model_file import (
     load_model_file,
     read_config,
     save_model_file,
+    shipped_model_path,
     update_config,
 )
-from building_extractor.processing.base_algorithm import default_model_path
 
 
 def test_update_config_rewrites_header_and_keeps_weights(tmp_path) -> None:
@@ -29,11 +29,11 @@ def test_update_config_rewrites_header_and_keeps_weights(tmp_path) -> None:
 
 
 def test_shipped_model_describes_itself() -> None:
-    config = read_config(default_model_path())
+    config = read_config(shipped_model_path())
     assert config.architecture == "unet" and config.bands == ["red", "green", "blue"]
     assert 0 < config.threshold < 1 and config.gsd_m > 0
     assert "OpenStreetMap" in config.attribution and config.metrics.get("val_iou", 0) > 0.5
-    assert os.path.getsize(default_model_path()) < 25 * 2**20
+    assert os.path.getsize(shipped_model_path()) < 25 * 2**20
 
 
 def test_header_length_with_pickle_marker_byte_is_not_taken_for_pickle(tmp_path) -> None:

@@ -13,9 +13,8 @@ import rasterio
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsRasterLayer, QgsRectangle, QgsVectorLayer
 
 from building_extractor.core.errors import Cancelled, InputRasterError
-from building_extractor.core.model_file import read_config
+from building_extractor.core.model_file import read_config, shipped_model_path
 from building_extractor.core.raster_source import RasterSource
-from building_extractor.processing.base_algorithm import default_model_path
 from building_extractor.processing.layer_reader import LayerInput, raster_for_layer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -109,7 +108,7 @@ def test_xyz_layer_matches_file_run(provider, kampala, xyz_tiles, image_extent, 
                                        "OUTPUT": str(tmp_path / "xyz.gpkg"),
                                        "OUTPUT_PROBABILITY": str(tmp_path / "xyz_prob.tif")}, feedback=feedback)
         assert server.requests  # the pixels really came over HTTP
-    threshold = read_config(default_model_path()).threshold
+    threshold = read_config(shipped_model_path()).threshold
     ref = building_mask(tmp_path / "file_prob.tif", tmp_path / "file_prob.tif", threshold)
     got = building_mask(tmp_path / "xyz_prob.tif", tmp_path / "file_prob.tif", threshold)
     assert ref.sum() > 1000  # buildings were found, so the comparison means something

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import rasterio
 
+from building_extractor.core.model_file import shipped_model_path
 from building_extractor.core.pipeline import ExtractionOptions, tile_size_agreement
-from building_extractor.processing.base_algorithm import default_model_path
 
 
 def test_default_model_finds_kampala_buildings(provider, shared_data, tmp_path) -> None:
@@ -52,7 +52,7 @@ def test_default_model_splits_attached_roofs(provider, shared_data, tmp_path) ->
 
 @pytest.fixture(scope="module")
 def tile_size_result(shared_data, tmp_path_factory):
-    options = ExtractionOptions(default_model_path(), workdir=str(tmp_path_factory.mktemp("tiles")))
+    options = ExtractionOptions(shipped_model_path(), workdir=str(tmp_path_factory.mktemp("tiles")))
     return tile_size_agreement(str(shared_data / "kampala" / "image_1.tif"), options, (256, 1024))
 
 
