@@ -98,3 +98,18 @@ def test_split_touching_on_a_polygonized_geotiff(tmp_path) -> None:
     assert sum(p.area for p in parts) == pytest.approx(blob.area)
     assert parts[0].intersection(parts[1]).area == pytest.approx(0.0)
     assert parts[0].union(parts[1]).symmetric_difference(blob).area == pytest.approx(0.0, abs=1e-6)
+
+
+def test_part_stats_match_each_part_measured_alone() -> None:
+    """One histogram pass gives each label's mean and max as a mask per label would (an empty label: zeros)."""
+    from building_extractor.core.vectorize import part_stats
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 256, (40, 50), dtype=np.uint8)
+    labels = rng.integers(0, 4, (40, 50)).astype(np.int32)
+    labels[labels == 2] = 1  # label 2 left empty
+    stats = part_stats(values, labels, 3)
+    for label in (0, 1, 3):
+        inside = values[labels == label]
+        assert stats[label] == (inside.mean() / 255.0, inside.max() / 255.0)
+    assert stats[2] == (0.0, 0.0)
