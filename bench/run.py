@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -46,8 +47,9 @@ def real_batch(raster: Path, config: Any, batch: int) -> Any:
         return next(TileReader(source, config, config.tile_size, batch, tiles, SilentProgress()).batches()).images
 
 
-def model_throughput(architecture: str, device: str, raster: Path, batches: int = 5) -> dict[str, float]:
-    """Forward pass alone (real tiles, the model's tile, the algorithm's default batch size), in MP/s."""
+def model_throughput(architecture: str, device: str, raster: Path, batches: int = 9) -> dict[str, float]:
+    """Forward pass alone (real tiles, the model's tile, the algorithm's default batch size), in MP/s: the
+    median of ``batches`` timed batches, with the slowest and fastest (this machine's speed drifts)."""
     import torch
 
     from building_extractor.core.inference import Predictor
@@ -62,13 +64,14 @@ def model_throughput(architecture: str, device: str, raster: Path, batches: int 
         forward = Detector(model, resolve_device(device), config.threshold, SilentProgress())
     batch = real_batch(raster, config, BATCH[architecture])
     forward(batch)  # warm-up
-    started = time.perf_counter()
+    speeds = []
     for _ in range(batches):
+        started = time.perf_counter()
         forward(batch)
-    seconds = time.perf_counter() - started
-    pixels = batches * batch.shape[0] * config.tile_size ** 2
-    return {"mp_per_s": pixels / seconds / 1e6, "tile": config.tile_size, "batch": BATCH[architecture],
-            "threads": torch.get_num_threads(), "gsd_m": config.gsd_m}
+        speeds.append(batch.shape[0] * config.tile_size ** 2 / (time.perf_counter() - started) / 1e6)
+    return {"mp_per_s": statistics.median(speeds), "min_mp_per_s": min(speeds), "max_mp_per_s": max(speeds),
+            "tile": config.tile_size, "batch": BATCH[architecture], "threads": torch.get_num_threads(),
+            "gsd_m": config.gsd_m}
 
 
 def timed(command: list[str]) -> tuple[str, float, float]:
@@ -90,7 +93,9 @@ def end_to_end(raster: Path, device: str, architecture: str = "unet") -> dict[st
                                f"--INPUT={raster}", f"--OUTPUT={out}", f"--DEVICE={device}"])
     stages = dict(re.findall(r"(\w+) ([\d.]+)", re.search(r"Stage times \(s\): (.*)", output).group(1)))
     count = int(re.search(r"(\d+) buildings written", output).group(1))
-    return {"wall_s": wall, "rss_mb": rss, "buildings": count, **{k: float(v) for k, v in stages.items()}}
+    model_mp = float(re.search(r"the model computes ([\d.]+) MP", output).group(1))
+    return {"wall_s": wall, "rss_mb": rss, "buildings": count, "model_mp": model_mp,
+            **{k: float(v) for k, v in stages.items()}}
 
 
 def baseline(raster: Path) -> dict[str, float]:
@@ -129,17 +134,23 @@ def markdown(results: dict) -> str:
 
 def architecture_table(architecture: str, part: dict) -> list[str]:
     raw, stages = part["model"], STAGE_COLUMNS[architecture]
-    lines = [f"**{architecture}** forward pass alone: **{raw['mp_per_s']:.3f} MP/s** (real tiles, tile {raw['tile']}, "
-             f"batch {raw['batch']}, {raw['threads']} threads).", "",
-             "| raster | wall s | pipeline s | MP/s | end-to-end / model | non-model share | km²/h | peak RSS MB | "
+    spread = f", {raw['min_mp_per_s']:.3f}-{raw['max_mp_per_s']:.3f} across batches" if "min_mp_per_s" in raw else ""
+    lines = [f"**{architecture}** forward pass alone: **{raw['mp_per_s']:.3f} MP/s** (median{spread}; real tiles, "
+             f"tile {raw['tile']}, batch {raw['batch']}, {raw['threads']} threads).",
+             "Same run: the model's speed during the run itself (model MP / model stage s), immune to this "
+             "machine's drift between runs; ratio = (1 - non-model share) / (model MP / raster MP).", "",
+             "| raster | wall s | pipeline s | MP/s | model MP (× raster) | model MP/s, same run | "
+             "end-to-end / model, same run | end-to-end / model alone | non-model share | km²/h | peak RSS MB | "
              "buildings | " + " | ".join(name for name, _ in stages) + " |",
-             "| --- " * (9 + len(stages)) + "|"]
+             "| --- " * (12 + len(stages)) + "|"]
     for size, row in part["end_to_end"].items():
-        total = row["total"]
-        mp_s = float(size) / total
+        total, model_s = row["total"], row[MODEL_STAGE[architecture]]
+        mp_s, in_run = float(size) / total, row["model_mp"] / model_s
         lines.append(
-            f"| {size} MP | {row['wall_s']:.1f} | {total:.1f} | {mp_s:.3f} | {mp_s / raw['mp_per_s']:.2f} | "
-            f"{1 - row[MODEL_STAGE[architecture]] / total:.1%} | {mp_s * 1e6 * raw['gsd_m'] ** 2 * 3600 / 1e6:.0f} | "
+            f"| {size} MP | {row['wall_s']:.1f} | {total:.1f} | {mp_s:.3f} | {row['model_mp']:.1f} "
+            f"(×{row['model_mp'] / float(size):.2f}) | {in_run:.3f} | **{mp_s / in_run:.2f}** | "
+            f"{mp_s / raw['mp_per_s']:.2f} | {1 - model_s / total:.1%} | "
+            f"{mp_s * 1e6 * raw['gsd_m'] ** 2 * 3600 / 1e6:.0f} | "
             f"{row['rss_mb']:.0f} | {row['buildings']} | " + " | ".join(f"{row[key]:.1f}" for _, key in stages) + " |")
     sizes = list(part["end_to_end"])
     if len(sizes) >= 2:

@@ -19,7 +19,7 @@ from .model_file import ModelConfig
 from .progress import Progress
 from .raster_source import RasterSource
 from .stitching import ProbabilityWriter, StripAccumulator
-from .tiling import Tile, TileShape, border_pad, fitted_tile_shape, make_tiles, tile_shape
+from .tiling import Tile, TileShape, border_pad, fitted_tile_shape, make_tiles, tile_cost_message, tile_shape
 
 
 @dataclass
@@ -241,6 +241,7 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
                       "less padding to compute).")
     rows = make_tiles(grid.width, grid.height, shape, overlap, pad)
     tiles = [t for row in rows for t in row]
+    progress.info(tile_cost_message(len(tiles), shape, grid.width, grid.height))
     last_in_row = {row[-1] for row in rows}
     next_row_start = {rows[i][-1]: (rows[i + 1][0].row if i + 1 < len(rows) else grid.height) for i in range(len(rows))}
     try:

@@ -26,7 +26,7 @@ from .inference import Predictor
 from .maskrcnn import detect, paste_mask
 from .model_file import ModelConfig
 from .progress import Progress, SilentProgress
-from .tiling import Tile, make_tiles, resolve_overlap
+from .tiling import Tile, make_tiles, resolve_overlap, tile_cost_message
 from .vectorize import PostProcessOptions, clean_polygon, output_transformer
 
 SAME_IN_OVERLAP = 0.5  # a cut fragment and a candidate are one building when, inside the part of the raster
@@ -399,6 +399,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
         layout = (AxisLayout([r[0].row for r in rows], tile, margin),
                   AxisLayout([t.col for t in rows[0]], tile, margin))
         tiles = [t for row in rows for t in row]
+        progress.info(tile_cost_message(len(tiles), tile, grid.width, grid.height))
         row_end = {row[-1]: (rows[i + 1][0].row if i + 1 < len(rows) else math.inf) for i, row in enumerate(rows)}
         reader = TileReader(source, config, tile, options.batch_size, tiles, progress)
         detector = Detector(model, device, score_threshold, progress)

@@ -105,6 +105,15 @@ def make_tiles(width: int, height: int, tile: int | TileShape, overlap: int, pad
     return [[Tile(r, c, i, j) for j, c in enumerate(cols)] for i, r in enumerate(rows)]
 
 
+def tile_cost_message(tile_count: int, tile: int | TileShape, width: int, height: int) -> str:
+    """A log line on what the tiles cost: megapixels the model computes against the raster's own (the excess is
+    overlap and the context around the raster's edges). ``bench/run.py`` reads it."""
+    rows, columns = tile_shape(tile)
+    model_mp, raster_mp = tile_count * rows * columns / 1e6, width * height / 1e6
+    return (f"{tile_count} tile(s) of {columns}×{rows} px: the model computes {model_mp:.2f} MP for "
+            f"{raster_mp:.2f} MP of raster (×{model_mp / max(raster_mp, 1e-9):.2f}: overlaps and edges).")
+
+
 #: Weight of a tile's pixels that lie in its context margin: tiny but positive, so a pixel that no other tile
 #: covers better (along the raster's own edges) still takes this tile's value.
 MARGIN_WEIGHT = 1e-3

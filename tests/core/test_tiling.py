@@ -7,9 +7,12 @@ from building_extractor.core.errors import BuildingExtractorError
 from building_extractor.core.tiling import (
     MARGIN_WEIGHT,
     blend_window,
+    border_pad,
     context_margin,
+    fitted_tile_shape,
     make_tiles,
     resolve_overlap,
+    tile_cost_message,
     tile_origins,
 )
 
@@ -56,3 +59,13 @@ def test_overlap_in_pixels_or_fraction_and_out_of_range() -> None:
         resolve_overlap(512, 512)
     with pytest.raises(BuildingExtractorError, match="OVERLAP"):
         resolve_overlap(-1, 512)
+
+
+def test_tile_cost_message_counts_the_pixels_the_model_computes() -> None:
+    """The log line bench/run.py reads: the tiles' megapixels against the raster's (an 8,000 px square raster at
+    the default 1024 px / 160 px takes 10 × 10 tiles fitted to 992 px)."""
+    shape = fitted_tile_shape(1024, 8000, 8000, 160, 32)
+    tiles = [t for row in make_tiles(8000, 8000, shape, 160, border_pad(160)) for t in row]
+    message = tile_cost_message(len(tiles), shape, 8000, 8000)
+    assert message.startswith("100 tile(s) of 992×992 px")
+    assert "computes 98.41 MP for 64.00 MP of raster (×1.54" in message
