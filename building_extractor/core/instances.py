@@ -27,7 +27,7 @@ from .maskrcnn import detect, paste_mask
 from .model_file import ModelConfig
 from .progress import Progress, SilentProgress
 from .tiling import Tile, make_tiles, resolve_overlap, tile_cost_message
-from .vectorize import PostProcessOptions, clean_polygon, output_transformer
+from .vectorize import PostProcessOptions, clean_polygon, output_transformer, polygonize_array
 
 SAME_IN_OVERLAP = 0.5  # a cut fragment and a candidate are one building when, inside the part of the raster
 # both their tiles saw, their shapes have at least this IoU (touching neighbours have about 0 there)
@@ -107,12 +107,7 @@ class AxisLayout:
 
 def mask_polygon(mask: np.ndarray, row0: int, col0: int) -> Any | None:
     """The largest 4-connected polygon of a boolean mask, in pixel coordinates offset by (row0, col0)."""
-    from affine import Affine
-    from rasterio.features import shapes
-    from shapely.geometry import shape
-
-    parts = [shape(geom) for geom, value in shapes(mask.astype(np.uint8), mask=mask, connectivity=4,
-                                                      transform=Affine.translation(col0, row0)) if value == 1]
+    parts = [polygon for polygon, value in polygonize_array(mask, mask, (col0, 1.0, 0.0, row0, 0.0, 1.0)) if value == 1]
     return max(parts, key=lambda p: p.area) if parts else None
 
 
