@@ -115,9 +115,9 @@ def machine() -> dict[str, str]:
 
 
 STAGE_COLUMNS = {"unet": (("read wait", "read"), ("infer", "infer"), ("blend+write", "blend_write"),
-                          ("vectorize", "vectorize"), ("post+write", "postprocess_write")),
+                          ("vectorize", "vectorize"), ("post-process", "postprocess"), ("write", "write")),
                  "maskrcnn": (("read wait", "read"), ("detect", "detect"), ("merge", "merge"),
-                              ("post+write", "postprocess_write"))}
+                              ("post-process", "postprocess"), ("write", "write"))}
 MODEL_STAGE = {"unet": "infer", "maskrcnn": "detect"}
 
 

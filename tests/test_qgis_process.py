@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def test_run_extracts_building_instances_with_mask_rcnn_as_json(tmp_path):
                         f"--OUTPUT={output}", "--DEVICE=cpu")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["results"]["OUTPUT"] == str(output)
+    assert_logs_costs(json.loads(proc.stdout), "detect")
     rows, geometries, _ = _read_layer(output)
     assert len(rows) > 10
     assert {"confidence", "mask_confidence", "area_m2", "perimeter_m", "id"} <= set(rows[0])
@@ -63,6 +65,7 @@ def test_run_extracts_buildings_from_the_shipped_sample_as_json(tmp_path):
                         f"--OUTPUT={output}")
     assert proc.returncode == 0, proc.stderr[-3000:]  # also catches crashes at exit (rc 139)
     assert json.loads(proc.stdout)["results"]["OUTPUT"] == str(output)
+    assert_logs_costs(json.loads(proc.stdout), "infer")
 
     from osgeo import ogr
 
@@ -71,6 +74,16 @@ def test_run_extracts_buildings_from_the_shipped_sample_as_json(tmp_path):
     names = {layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())}
     assert {"confidence", "area_m2", "perimeter_m"} <= names
     assert layer.GetFeatureCount() > 10  # a town centre: many buildings
+
+
+def assert_logs_costs(answer: dict, model_stage: str) -> None:
+    """The log lines bench/run.py reads: what the tiles cost, and stage times with post-processing and writing
+    apart (the sample is 458 × 455 px: one fitted tile)."""
+    info = " ".join(answer["log"]["info"])
+    assert re.search(r"1 tile\(s\) of \d+×\d+ px: the model computes [\d.]+ MP for 0.21 MP of raster", info), info
+    stages = dict(re.findall(r"(\w+) (-?[\d.]+)", re.search(r"Stage times \(s\): (.*)", info).group(1)))
+    assert {"read", model_stage, "postprocess", "write", "total"} <= set(stages)
+    assert all(float(seconds) >= 0 for seconds in stages.values())
 
 
 def _read_layer(path: Path) -> tuple[list[dict], list, int]:

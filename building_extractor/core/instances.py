@@ -421,8 +421,10 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
                 timings["detect"] += t2 - t1
                 timings["merge"] += t3 - t2
                 timings["postprocess_write"] += time.perf_counter() - t3
+            t3 = time.perf_counter()
             for building in post(resolver.flush()):
                 yield building
+            timings["postprocess_write"] += time.perf_counter() - t3  # the algorithm's writes included
         finally:
             batches.close()  # joins the reader thread before the raster is closed
         run.building_count = post.next_id - 1
