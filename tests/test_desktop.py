@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from building_extractor.core.workers import WORKERS_VARIABLE
+
 ROOT = Path(__file__).resolve().parents[1]
 ALGORITHM_IDS = ("extract_buildings_unet", "extract_buildings_maskrcnn", "train_model", "evaluate_buildings")
 ALG = "building_extractor:extract_buildings_unet"
@@ -43,8 +45,10 @@ def desktop(tmp_path_factory) -> dict:
         batch_inputs = script.make_batch_inputs(base / "inputs")
         scenarios.append("batch")
     try:
-        report = script.run_desktop(scenarios, base / "screenshots", base / "work", batch_inputs,
-                                    timeout=480, scenario_timeout=150)
+        with pytest.MonkeyPatch.context() as patch:  # post-processing in worker processes spawned from QGIS
+            patch.setenv(WORKERS_VARIABLE, "2")
+            report = script.run_desktop(scenarios, base / "screenshots", base / "work", batch_inputs,
+                                        timeout=480, scenario_timeout=150)
     except RuntimeError as exc:  # QGIS hung past the timeout or died without a report
         pytest.fail(str(exc))
     report["screenshots"] = base / "screenshots"
@@ -122,6 +126,7 @@ def test_algorithm_dialog_runs_the_model_on_a_qgis_worker_thread(desktop, refere
     assert_same_count(dialog["feature_count"], reference_count(dialog["input"]))
     assert_styled_layer(dialog)
     assert "Execution completed" in dialog["log"] and "buildings written" in dialog["log"]
+    assert_post_processed_in_workers(dialog["log"], 1)
     assert_clean_log(dialog["log"])
     assert dialog["screenshot_saved"]
     assert_picture(desktop["screenshots"] / "dialog.png", 700, 500)
@@ -155,6 +160,7 @@ def test_batch_dialog_gives_each_raster_its_own_layer(desktop, reference_count):
     assert len(batch["extract_calls"]) == 3
     assert_clean_log(batch["log"])
     assert batch["log"].count("buildings written") == 3
+    assert_post_processed_in_workers(batch["log"], 3)
     for raster, row in zip(batch["inputs"], batch["rows"]):
         source = QgsRasterLayer(raster, "input")
         assert row["exists"] and row["valid"] and row["feature_count"] > 0, row
@@ -165,3 +171,9 @@ def test_batch_dialog_gives_each_raster_its_own_layer(desktop, reference_count):
         assert_styled_layer(row)
     assert batch["screenshot_saved"]
     assert_picture(desktop["screenshots"] / "batch.png", 900, 600)
+
+
+def assert_post_processed_in_workers(log: str, runs: int) -> None:
+    """Each run's post-processing went to worker processes (spawned from QGIS) without falling back."""
+    assert log.count("in 2 worker processes.") == runs, log[-3000:]
+    assert "Worker processes failed" not in log, log[-3000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -18,9 +19,10 @@ ALGORITHM_IDS = ("extract_buildings_unet", "extract_buildings_maskrcnn", "train_
 pytestmark = pytest.mark.slow
 
 
-def qgis_process(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run bin/qgis_process with args; returns the finished process (text stdout/stderr)."""
-    return subprocess.run([str(QGIS_PROCESS), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+def qgis_process(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run bin/qgis_process with args (and extra environment variables); returns the finished process."""
+    return subprocess.run([str(QGIS_PROCESS), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
 
 
 def test_list_shows_the_provider_and_its_algorithms_from_the_staged_plugin():
@@ -74,6 +76,15 @@ def test_run_extracts_buildings_from_the_shipped_sample_as_json(tmp_path):
     names = {layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())}
     assert {"confidence", "area_m2", "perimeter_m"} <= names
     assert layer.GetFeatureCount() > 10  # a town centre: many buildings
+
+    # Post-processing in worker processes spawned from qgis_process (whose sys.executable is not Python).
+    in_workers = tmp_path / "buildings_workers.gpkg"
+    proc = qgis_process("--json", "run", "building_extractor:extract_buildings_unet", f"--INPUT={sample}",
+                        f"--OUTPUT={in_workers}", env={"BUILDING_EXTRACTOR_WORKERS": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = " ".join(json.loads(proc.stdout)["log"]["info"])
+    assert "worker processes." in info and "Worker processes failed" not in proc.stdout, info
+    assert _read_layer(in_workers)[:2] == _read_layer(output)[:2]
 
 
 def assert_logs_costs(answer: dict, model_stage: str) -> None:

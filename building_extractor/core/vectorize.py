@@ -280,39 +280,79 @@ def output_transformer(grid_crs_wkt: str, output_crs_wkt: str) -> Callable[[Any]
     return reproject
 
 
+#: Blobs post-processed per job (one progress step and cancel check each).
+BLOBS_PER_JOB = 256
+#: Fewer blobs than this are post-processed in this process: starting worker processes costs about a second.
+MIN_BLOBS_FOR_WORKERS = 2000
+
+
+@dataclass(frozen=True)
+class PostJob:
+    """What a worker needs to post-process a range of blobs (all picklable)."""
+
+    gpkg_path: str
+    prob_path: str
+    options: PostProcessOptions
+    grid_crs_wkt: str
+    output_crs_wkt: str
+    clip_wkb: bytes | None
+
+
 def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, grid_crs_wkt: str,
                    output_crs_wkt: str, progress: Progress, total: int, clip: Any = None) -> Iterator[Building]:
-    """Post-process polygonized blobs one at a time into :class:`Building` records.
+    """Post-process polygonized blobs into :class:`Building` records, in blob order, numbered from 1.
 
-    ``clip`` (grid CRS) trims buildings to the source raster's extent after resampling.
+    Jobs of ``BLOBS_PER_JOB`` blobs run in worker processes (:mod:`.workers`) when there are many blobs, else
+    here; the output is the same either way. ``clip`` (grid CRS) trims buildings to the source raster's extent
+    after resampling.
     """
+    from .workers import ordered_map, process_pool, worker_count
+
+    job = PostJob(gpkg_path, prob_path, options, grid_crs_wkt, output_crs_wkt, clip.wkb if clip is not None else None)
+    ranges = [(job, first, min(first + BLOBS_PER_JOB, total + 1)) for first in range(1, total + 1, BLOBS_PER_JOB)]
+    workers = worker_count(default_when_small=total < MIN_BLOBS_FOR_WORKERS)
+    next_id = 1
+    with process_pool(workers) as pool:
+        if pool is not None:
+            progress.info(f"Post-processing {total} blobs in {workers} worker processes.")
+        for done, buildings in enumerate(ordered_map(post_process_blobs, ranges, pool, 2 * workers, progress.warning)):
+            if progress.is_canceled():
+                raise Cancelled()
+            for building in buildings:
+                building.id = next_id
+                next_id += 1
+                yield building
+            progress.set_fraction(min(1.0, (done + 1) * BLOBS_PER_JOB / max(total, 1)))
+    progress.set_fraction(1.0)
+
+
+def post_process_blobs(job: PostJob, first_fid: int, end_fid: int) -> list[Building]:
+    """The buildings (``id`` 0, numbered by the caller) of the blobs with ``first_fid <= fid < end_fid``."""
     import rasterio
     from osgeo import ogr
     from shapely import wkb
 
-    to_output = output_transformer(grid_crs_wkt, output_crs_wkt)
-    source = ogr.Open(gpkg_path)
+    options = job.options
+    to_output = output_transformer(job.grid_crs_wkt, job.output_crs_wkt)
+    clip = wkb.loads(job.clip_wkb) if job.clip_wkb is not None else None
+    source = ogr.Open(job.gpkg_path)
     layer = source.GetLayer(0)
-    next_id = 1
-    # One GDAL environment for the whole loop: rasterio would otherwise set one up per call.
-    with rasterio.Env(), rasterio.open(prob_path) as prob:
+    layer.SetAttributeFilter(f"fid >= {int(first_fid)} AND fid < {int(end_fid)}")
+    buildings = []
+    # One GDAL environment for the job: rasterio would otherwise set one up per call.
+    with rasterio.Env(), rasterio.open(job.prob_path) as prob:
         split = SplitSettings.from_area(options.seed_threshold, options.seed_min_area_m2, abs(prob.res[0]))
-        for index, feature in enumerate(layer):
-            if index % 200 == 0:
-                if progress.is_canceled():
-                    raise Cancelled()
-                progress.set_fraction(index / max(total, 1))
+        for feature in layer:
             ogr_geom = feature.GetGeometryRef()
             # Cheap C-side filter first: polygonized specks are most blobs and can never reach MIN_AREA.
             if ogr_geom.GetGeometryRef(0).GetArea() < options.min_area_m2:
                 continue
             for blob, stats in split_touching(prob, wkb.loads(bytes(ogr_geom.ExportToWkb())), split):
-                building = _building(blob, stats, prob, options, clip, to_output, next_id)
+                building = _building(blob, stats, prob, options, clip, to_output, 0)
                 if building is not None:
-                    yield building
-                    next_id += 1
+                    buildings.append(building)
     source = None
-    progress.set_fraction(1.0)
+    return buildings
 
 
 def _building(blob: Any, stats: Stats | None, prob: Any, options: PostProcessOptions, clip: Any, to_output: Any,

@@ -167,3 +167,35 @@ def test_pixel_aligned_mask_matches_gdal_rasterize_for_polygonized_blobs() -> No
         assert np.array_equal(ours, ~geometry_mask([blob], (30, 40), window)), blob.wkt
     slanted = Polygon([(500_001, 3_999_995), (500_004, 3_999_996), (500_002, 3_999_999)])
     assert pixel_aligned_mask(slanted, ~window, (30, 40)) is None
+
+
+def test_worker_processes_give_the_same_buildings_in_the_same_order(tmp_path, monkeypatch) -> None:
+    """Post-processing in jobs of 8 blobs spread over 2 spawned processes equals doing it here."""
+    from building_extractor.core import vectorize
+    from building_extractor.core.workers import WORKERS_VARIABLE
+
+    model = use_bright_roof_model(monkeypatch, tmp_path)
+    roofs = [(8 + 24 * i, 8 + 24 * j, 10 + (i + j) % 6, 12) for i in range(8) for j in range(8)]
+    path = write_raster(tmp_path / "roofs.tif", scene_with_roofs(200, 200, roofs), UTM,
+                        Affine(0.3, 0, 500000, 0, -0.3, 100000))
+    monkeypatch.setattr(vectorize, "BLOBS_PER_JOB", 8)
+    class Recorder(SilentProgress):
+        messages: list[str]
+
+        def info(self, message: str) -> None:
+            self.messages.append(message)
+
+        warning = info
+
+    results, logs = {}, {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv(WORKERS_VARIABLE, workers)
+        options = ExtractionOptions(model, gsd_m=0, post=PostProcessOptions(min_area_m2=1.0, simplify_m=0.0))
+        logs[workers] = Recorder()
+        logs[workers].messages = []
+        results[workers] = [(b.id, b.wkb, b.confidence, b.area_m2)
+                            for b in extract_buildings(str(path), options, logs[workers])]
+    assert len(results["1"]) == 64
+    assert results["2"] == results["1"]
+    assert "Post-processing 64 blobs in 2 worker processes." in logs["2"].messages  # no fallback message:
+    assert not any("Worker processes failed" in message for message in logs["2"].messages)
