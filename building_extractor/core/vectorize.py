@@ -319,6 +319,8 @@ def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, 
             if progress.is_canceled():
                 raise Cancelled()
             for building in buildings:
+                if progress.is_canceled():  # also while the caller writes: a job holds up to 256 blobs
+                    raise Cancelled()
                 building.id = next_id
                 next_id += 1
                 yield building
