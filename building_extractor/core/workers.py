@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,10 @@ def python_executable() -> str | None:
     return None
 
 
+_EXECUTABLE_LOCK = threading.Lock()
+_EXECUTABLE_USERS: list[Any] = []  # [executable before the first pool, one entry per open pool...]
+
+
 @contextmanager
 def process_pool(workers: int) -> Iterator[Any]:
     """A ``spawn`` ProcessPoolExecutor with ``workers`` processes, or None (one worker, or no interpreter found).
@@ -63,14 +68,20 @@ def process_pool(workers: int) -> Iterator[Any]:
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import spawn
 
-    previous = spawn.get_executable()
-    spawn.set_executable(executable)
+    with _EXECUTABLE_LOCK:  # runs may overlap (two dialogs): the first sets it, the last restores it
+        if not _EXECUTABLE_USERS:
+            _EXECUTABLE_USERS.append(spawn.get_executable())
+            spawn.set_executable(executable)
+        _EXECUTABLE_USERS.append(executable)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        spawn.set_executable(previous)
+        with _EXECUTABLE_LOCK:
+            _EXECUTABLE_USERS.pop()
+            if len(_EXECUTABLE_USERS) == 1:
+                spawn.set_executable(_EXECUTABLE_USERS.pop())
 
 
 def ordered_map(function: Callable[..., Any], jobs: Iterable[tuple], pool: Any, ahead: int,

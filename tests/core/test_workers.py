@@ -52,3 +52,16 @@ def test_worker_count_from_the_environment_or_the_job_size(monkeypatch) -> None:
     assert 1 <= worker_count(default_when_small=False) <= 8
     with process_pool(1) as pool:
         assert pool is None
+
+
+def test_overlapping_pools_restore_the_spawn_interpreter_after_the_last_one() -> None:
+    from multiprocessing import spawn
+
+    before = spawn.get_executable()
+    with process_pool(2) as first:
+        with process_pool(2) as second:
+            assert first is not None and second is not None
+            assert list(ordered_map(double_range, [(0, 2)], second, ahead=1)) == [[0, 2]]
+        assert spawn.get_executable() == os.fsencode(python_executable())  # the first pool still runs
+        assert list(ordered_map(double_range, [(1, 3)], first, ahead=1)) == [[2, 4]]
+    assert spawn.get_executable() == before
