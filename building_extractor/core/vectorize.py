@@ -280,7 +280,7 @@ def output_transformer(grid_crs_wkt: str, output_crs_wkt: str) -> Callable[[Any]
     return reproject
 
 
-#: Blobs post-processed per job (one progress step and cancel check each).
+#: Blobs post-processed per job (one progress step each).
 BLOBS_PER_JOB = 256
 #: Fewer blobs than this are post-processed in this process: starting worker processes costs about a second.
 MIN_BLOBS_FOR_WORKERS = 2000
@@ -310,7 +310,7 @@ def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, 
 
     job = PostJob(gpkg_path, prob_path, options, grid_crs_wkt, output_crs_wkt, clip.wkb if clip is not None else None)
     ranges = [(job, first, min(first + BLOBS_PER_JOB, total + 1)) for first in range(1, total + 1, BLOBS_PER_JOB)]
-    workers = worker_count(default_when_small=total < MIN_BLOBS_FOR_WORKERS)
+    workers = worker_count(small_job=total < MIN_BLOBS_FOR_WORKERS)
     next_id = 1
     with process_pool(workers) as pool:
         if pool is not None:
@@ -350,17 +350,17 @@ def post_process_blobs(job: PostJob, first_fid: int, end_fid: int) -> list[Build
             if ogr_geom.GetGeometryRef(0).GetArea() < options.min_area_m2:
                 continue
             for blob, stats in split_touching(prob, wkb.loads(bytes(ogr_geom.ExportToWkb())), split):
-                building = _building(blob, stats, prob, options, clip, to_output, 0)
+                building = _building(blob, stats, prob, options, clip, to_output)
                 if building is not None:
                     buildings.append(building)
     source = None
     return buildings
 
 
-def _building(blob: Any, stats: Stats | None, prob: Any, options: PostProcessOptions, clip: Any, to_output: Any,
-              next_id: int) -> Building | None:
+def _building(blob: Any, stats: Stats | None, prob: Any, options: PostProcessOptions, clip: Any,
+              to_output: Any) -> Building | None:
     """One blob (grid CRS) clipped, cleaned and measured; None when nothing of it is kept. ``stats``: the
-    blob's (mean, max) probability if known."""
+    blob's (mean, max) probability if known. Its ``id`` is 0: iter_buildings numbers buildings in order."""
     if blob.area < options.min_area_m2:
         return None
     if clip is not None and not clip.contains(blob):
@@ -377,7 +377,7 @@ def _building(blob: Any, stats: Stats | None, prob: Any, options: PostProcessOpt
         return None
     confidence, max_prob = stats or probability_stats(prob, blob)
     geometry = to_output(cleaned) if to_output else cleaned
-    return Building(next_id, geometry.wkb, round(confidence, 4), round(max_prob, 4), round(cleaned.area, 2),
+    return Building(0, geometry.wkb, round(confidence, 4), round(max_prob, 4), round(cleaned.area, 2),
                     round(cleaned.length, 2))
 
 

@@ -22,12 +22,12 @@ WORKERS_VARIABLE = "BUILDING_EXTRACTOR_WORKERS"
 MAX_WORKERS = 8
 
 
-def worker_count(default_when_small: bool) -> int:
+def worker_count(small_job: bool) -> int:
     """Worker processes to use: the environment variable if set, 1 for small jobs, else the CPU cores (≤ 8)."""
     configured = os.environ.get(WORKERS_VARIABLE, "").strip()
     if configured.isdigit():
         return max(1, int(configured))
-    if default_when_small:
+    if small_job:
         return 1
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
                       MAX_WORKERS))

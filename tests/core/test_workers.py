@@ -46,10 +46,10 @@ def test_a_broken_pool_falls_back_to_this_process_once() -> None:
 
 def test_worker_count_from_the_environment_or_the_job_size(monkeypatch) -> None:
     monkeypatch.setenv(WORKERS_VARIABLE, "3")
-    assert worker_count(default_when_small=True) == 3
+    assert worker_count(small_job=True) == 3
     monkeypatch.delenv(WORKERS_VARIABLE)
-    assert worker_count(default_when_small=True) == 1
-    assert 1 <= worker_count(default_when_small=False) <= 8
+    assert worker_count(small_job=True) == 1
+    assert 1 <= worker_count(small_job=False) <= 8
     with process_pool(1) as pool:
         assert pool is None
 
