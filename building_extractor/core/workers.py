@@ -121,7 +121,6 @@ def ordered_map(function: Callable[..., Any], jobs: Iterable[tuple], pool: Any, 
             for retry in [job, *(queued for queued, _ in pending)]:
                 yield function(*retry)
             pending.clear()
-            pool = None
             break
         submit()
         yield result
