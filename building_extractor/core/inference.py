@@ -236,12 +236,11 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
         )
     pad = border_pad(overlap)
     shape = fitted_tile_shape(tile, grid.width, grid.height, overlap, config.stride)
-    if shape != (tile, tile):
-        progress.info(f"Tiles of {shape[1]}×{shape[0]} px: TILE_SIZE {tile} fitted to the raster (as many tiles, "
-                      "less padding to compute).")
     rows = make_tiles(grid.width, grid.height, shape, overlap, pad)
     tiles = [t for row in rows for t in row]
-    progress.info(tile_cost_message(len(tiles), shape, grid.width, grid.height))
+    fitted = (f" TILE_SIZE {tile} was fitted to the raster (as many tiles, less padding to compute)."
+              if shape != (tile, tile) else "")
+    progress.info(tile_cost_message(len(tiles), shape, grid.width, grid.height) + fitted)
     last_in_row = {row[-1] for row in rows}
     next_row_start = {rows[i][-1]: (rows[i + 1][0].row if i + 1 < len(rows) else grid.height) for i in range(len(rows))}
     try:
