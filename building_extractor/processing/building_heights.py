@@ -21,10 +21,10 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.heights import STATISTICS, block_surfaces, building_heights, cityjson_lod1
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .compat import FieldType
 from .shapely_bridge import extend_fields, from_shapely, metric_crs, to_shapely
 
 ROOF_STATISTICS = ("height_median", "height_mean", "height_p90", "height_max")
@@ -110,9 +110,9 @@ class BuildingHeights(BaseAlgorithm):
 
         stats = run_core(building_heights, footprints, heights.source(),
                          dtm.source() if dtm is not None else None, band, inner, FeedbackProgress(feedback))
-        new = [QgsField(name, QVariant.Double) for name in STATISTICS] + [QgsField("pixel_count", QVariant.Int)]
+        new = [QgsField(name, FieldType.DOUBLE) for name in STATISTICS] + [QgsField("pixel_count", FieldType.INT)]
         if dtm is not None:
-            new.append(QgsField("ground", QVariant.Double))
+            new.append(QgsField("ground", FieldType.DOUBLE))
         fields, indices = extend_fields(source.fields(), new)
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(), crs)
         if sink is None:

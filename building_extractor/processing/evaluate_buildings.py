@@ -25,7 +25,6 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.metrics import (
     DEFAULT_PIXEL_SIZE_M,
@@ -36,6 +35,7 @@ from ..core.metrics import (
     write_json,
 )
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .compat import FieldType
 from .outputs import style_by_category
 
 STATUS_COLOURS = {"TP": "#1a9641", "FP": "#d7191c", "FN": "#2b83ba"}
@@ -194,11 +194,11 @@ class EvaluateBuildings(BaseAlgorithm):
     def _write_layer(self, parameters, context, reference, result: EvaluationResult,
                      pred_geoms: dict[int, QgsGeometry], ref_geoms: dict[int, QgsGeometry]) -> str:
         fields = QgsFields()
-        fields.append(QgsField("source", QVariant.String, len=10))
-        fields.append(QgsField("source_id", QVariant.LongLong))
-        fields.append(QgsField("status", QVariant.String, len=2))
-        fields.append(QgsField("iou", QVariant.Double))
-        fields.append(QgsField("match_id", QVariant.LongLong))
+        fields.append(QgsField("source", FieldType.STRING, len=10))
+        fields.append(QgsField("source_id", FieldType.LONG))
+        fields.append(QgsField("status", FieldType.STRING, len=2))
+        fields.append(QgsField("iou", FieldType.DOUBLE))
+        fields.append(QgsField("match_id", FieldType.LONG))
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon,
                                              reference.sourceCrs())
         if sink is None:

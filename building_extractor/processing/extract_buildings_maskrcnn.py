@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import QgsProcessingParameterNumber
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.instances import STAGES, InstanceOptions, extract_instances
 from ..core.vectorize import PostProcessOptions
+from .compat import FieldType
 from .extract_buildings_unet import ExtractBuildingsUnet
 from .outputs import style_by_confidence
 
-FIELDS = (("id", QVariant.Int), ("confidence", QVariant.Double), ("mask_confidence", QVariant.Double),
-          ("area_m2", QVariant.Double), ("perimeter_m", QVariant.Double))
+FIELDS = (("id", FieldType.INT), ("confidence", FieldType.DOUBLE), ("mask_confidence", FieldType.DOUBLE),
+          ("area_m2", FieldType.DOUBLE), ("perimeter_m", FieldType.DOUBLE))
 
 
 class ExtractBuildingsMaskRcnn(ExtractBuildingsUnet):

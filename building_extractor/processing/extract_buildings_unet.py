@@ -27,7 +27,6 @@ from qgis.core import (
     QgsProperty,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.errors import BuildingExtractorError
 from ..core.model_file import read_config, shipped_model_path
@@ -35,13 +34,14 @@ from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_bu
 from ..core.regularize import MODES
 from ..core.vectorize import PostProcessOptions
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .compat import FieldType
 from .layer_reader import MAX_AREA_KM2 as DEFAULT_MAX_AREA_KM2
 from .layer_reader import is_file_layer, raster_for_layer
 from .outputs import destination_problem, destination_warning, discard_output, style_by_confidence
 
 REGULARIZE_MODES = ("none", *MODES)
-FIELDS = (("id", QVariant.Int), ("confidence", QVariant.Double), ("max_probability", QVariant.Double),
-          ("area_m2", QVariant.Double), ("perimeter_m", QVariant.Double))
+FIELDS = (("id", FieldType.INT), ("confidence", FieldType.DOUBLE), ("max_probability", FieldType.DOUBLE),
+          ("area_m2", FieldType.DOUBLE), ("perimeter_m", FieldType.DOUBLE))
 
 
 class ExtractBuildingsUnet(BaseAlgorithm):

@@ -455,17 +455,17 @@ class ProviderReader:
         def on_finished(reply: Any) -> None:
             url = reply.request().url().toString()
             self.requests.add(url)
-            status = reply.attribute(QNetworkRequest.HttpStatusCodeAttribute)
-            if reply.error() == QNetworkReply.NoError:
+            status = reply.attribute(QNetworkRequest.Attribute.HttpStatusCodeAttribute)
+            if reply.error() == QNetworkReply.NetworkError.NoError:
                 kind = bytes(reply.rawHeader(b"Content-Type")).decode("latin-1").lower()
                 if any(word in kind for word in NOT_IMAGE_TYPES):  # e.g. a WMS ServiceException with HTTP 200
                     failures.append(f"{url}: the server answered {kind} instead of an image")
             elif status not in NO_TILE_HTTP:
                 failures.append(f"{url}: {f'HTTP {status} ' if status else ''}{reply.errorString()}")
 
-        manager.finished.connect(on_finished, Qt.DirectConnection)
+        manager.finished.connect(on_finished, Qt.ConnectionType.DirectConnection)
         if self.feedback is not None:
-            self.feedback.canceled.connect(block_feedback.cancel, Qt.DirectConnection)
+            self.feedback.canceled.connect(block_feedback.cancel, Qt.ConnectionType.DirectConnection)
         try:
             if self.colour:
                 blocks = [self.provider.block(1, rect, cols, rows, block_feedback)]

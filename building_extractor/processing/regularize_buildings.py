@@ -16,10 +16,10 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.regularize import MODES, RegularizeOptions, regularize_buildings
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .compat import FieldType
 from .shapely_bridge import extend_fields, from_shapely, metric_crs, to_shapely
 
 MODE_LABELS = ("Right angles", "Right angles and 45° diagonals", "Any angle (straight edges)", "Circle")
@@ -97,8 +97,8 @@ class RegularizeBuildings(BaseAlgorithm):
 
         results = run_core(regularize_buildings, shapes, options, FeedbackProgress(feedback))
         fields, (i_reg, i_method, i_iou) = extend_fields(source.fields(), [
-            QgsField("regularized", QVariant.Int), QgsField("reg_method", QVariant.String, len=24),
-            QgsField("reg_iou", QVariant.Double)])
+            QgsField("regularized", FieldType.INT), QgsField("reg_method", FieldType.STRING, len=24),
+            QgsField("reg_iou", FieldType.DOUBLE)])
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
                                              QgsWkbTypes.MultiPolygon, crs)
         if sink is None:
