@@ -58,12 +58,14 @@ sys.meta_path.remove(blocker)
 for name in BLOCK:  # from here on they look not installed (importlib.util.find_spec returns None)
     sys.modules[name] = None
 report["algorithms"] = {}
+from building_extractor.core.dependencies import ALGORITHM_PACKAGES
 if provider is not None:
     report["provider_icon"] = not provider.icon().isNull()
     for algorithm in provider.algorithms():
         ok, message = algorithm.canExecute()
         report["algorithms"][algorithm.id()] = {
-            "can_execute": ok, "message": message, "requires_torch": getattr(algorithm, "REQUIRES_TORCH", True)}
+            "can_execute": ok, "message": message,
+            "requires_torch": "torch" in ALGORITHM_PACKAGES.get(algorithm.name(), {})}
 print("REPORT " + json.dumps(report))
 """
 

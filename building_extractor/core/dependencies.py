@@ -1,4 +1,9 @@
-"""Which optional Python packages are missing, and how to install them (no heavy imports here)."""
+"""Which optional Python packages each algorithm needs, which are missing, and how to get them.
+
+One table (``ALGORITHM_PACKAGES``) says what each algorithm imports; the algorithms, the load-time log line
+and the diagnostics report all read it, so changing a runtime means changing this table only. No heavy
+imports here: ``importlib.util.find_spec`` only looks.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +19,55 @@ RUNTIME_PACKAGES = {
     "scipy": "scipy",  # watershed that splits touching buildings (core.split)
 }
 GEO_PACKAGES = {"rasterio": "rasterio", "shapely": "shapely", "osgeo": "GDAL"}
+ALL_PACKAGES = {**GEO_PACKAGES, **RUNTIME_PACKAGES}
+
+# algorithm id -> the packages it imports (import name -> pip name); algorithms not listed need none.
+ALGORITHM_PACKAGES: dict[str, dict[str, str]] = {
+    "extract_buildings_unet": ALL_PACKAGES,
+    "extract_buildings_maskrcnn": ALL_PACKAGES,
+    "train_model": ALL_PACKAGES,
+    "evaluate_buildings": GEO_PACKAGES,
+    "regularize_buildings": GEO_PACKAGES,
+    "building_heights": GEO_PACKAGES,
+}
+INSTALLER_ALGORITHM = "install_dependencies"  # building_extractor:install_dependencies, when it exists
+INSTALLER_MENU = "Plugins ▸ Building Extractor ▸ Install dependencies"
 
 
 def missing_packages(names: dict[str, str] | None = None) -> list[str]:
     """Return the pip names of the packages in ``names`` (default: all runtime ones) that are missing."""
-    names = names if names is not None else {**GEO_PACKAGES, **RUNTIME_PACKAGES}
-    return [pip for module, pip in names.items() if importlib.util.find_spec(module) is None]
+    names = names if names is not None else ALL_PACKAGES
+    return [pip for module, pip in names.items() if not _importable(module)]
 
 
-def install_hint(missing: list[str]) -> str:
-    """A message telling users what is missing and the command that installs it."""
+def missing_for(algorithm_id: str) -> list[str]:
+    """The pip names of the packages ``algorithm_id`` needs that are missing (empty: it can run)."""
+    return missing_packages(ALGORITHM_PACKAGES.get(algorithm_id, {}))
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken install, or a module whose __spec__ is None
+        return False
+
+
+def install_hint(missing: list[str], installer: bool = False) -> str:
+    """A message telling users what is missing and how to install it.
+
+    ``installer``: the plugin's own installer (``INSTALLER_MENU`` / ``INSTALLER_ALGORITHM``) is available,
+    so it is named first; the pip command stays as the fallback.
+    """
     geo = [m for m in missing if m in GEO_PACKAGES.values()]
     pip = [m for m in missing if m not in geo]
     lines = [f"building_extractor needs Python packages that are not installed: {', '.join(missing)}."]
+    if pip and installer:
+        lines.append(f"Install them with {INSTALLER_MENU} (or run the building_extractor:{INSTALLER_ALGORITHM} "
+                     "algorithm), then run again.")
     if pip:
         lines.append(
-            "Install them into the Python that QGIS uses, e.g. from the OSGeo4W shell or a terminal: "
+            ("Or install them " if installer else "Install them ")
+            + "into the Python that QGIS uses, e.g. from the OSGeo4W shell or a terminal: "
             f"python3 -m pip install {' '.join(pip)}"
         )
     if geo:

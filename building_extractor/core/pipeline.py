@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .errors import BuildingExtractorError, OutputError
+from .gdal_scope import gdal_exceptions
 from .inference import predict_to_rasters
 from .model_file import ModelConfig
 from .progress import Progress, SilentProgress, check_canceled
@@ -248,11 +249,11 @@ def tile_size_agreement(raster_path: str, options: ExtractionOptions, tiles: tup
     return mask_iou(masks[0], masks[1]), (counts[0], counts[1])
 
 
+@gdal_exceptions()
 def export_probability(prob_path: str, destination: str) -> None:
     """Copy the stitched probability raster to ``destination`` as a tiled, compressed GeoTIFF (atomic)."""
     from osgeo import gdal
 
-    gdal.UseExceptions()
     partial = destination + ".part.tif"
     try:
         gdal.Translate(partial, prob_path, format="GTiff",

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import Cancelled
+from .gdal_scope import gdal_exceptions
 from .progress import Progress
 from .split import SplitSettings, split_blob
 
@@ -44,6 +45,7 @@ class PostProcessOptions:
     seed_min_area_m2: float = 2.0  # smaller cores are not seeds
 
 
+@gdal_exceptions()
 def polygonize_mask(mask_path: str, gpkg_path: str, progress: Progress | None = None) -> int:
     """Polygonize mask == 1 (4-connected) into ``gpkg_path``; returns the number of polygons.
 
@@ -51,7 +53,6 @@ def polygonize_mask(mask_path: str, gpkg_path: str, progress: Progress | None = 
     """
     from osgeo import gdal, ogr
 
-    gdal.UseExceptions()
     dataset = gdal.Open(mask_path)
     band = dataset.GetRasterBand(1)
     driver = ogr.GetDriverByName("GPKG")
@@ -183,6 +184,7 @@ def split_touching(prob_dataset: Any, blob: Any, settings: SplitSettings) -> lis
     return [(polygon, stats[value]) for polygon, value in polygonize_array(labels, labels > 0, transform.to_gdal())]
 
 
+@gdal_exceptions()
 def polygonize_array(values: np.ndarray, mask: np.ndarray, geotransform: tuple[float, ...]) -> list[tuple[Any, int]]:
     """(shapely polygon, value) for each 4-connected region of equal integer ``values`` where ``mask`` is true.
 
@@ -192,7 +194,6 @@ def polygonize_array(values: np.ndarray, mask: np.ndarray, geotransform: tuple[f
     from osgeo import gdal, gdal_array, ogr
     from shapely import wkb
 
-    gdal.UseExceptions()
     source = gdal_array.OpenArray(np.ascontiguousarray(values, dtype=np.int32))
     source.SetGeoTransform(geotransform)
     valid = gdal_array.OpenArray(np.ascontiguousarray(mask, dtype=np.uint8))

@@ -15,10 +15,10 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.dependencies import install_hint, missing_packages
+from ..core.dependencies import INSTALLER_ALGORITHM, install_hint, missing_for
 from ..core.errors import BuildingExtractorError
 from .help_texts import HELP_TEXTS
 
@@ -104,7 +104,6 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
     DISPLAY_NAME = ""
     GROUP_ID = ""
     GROUP = ""
-    REQUIRES_TORCH = True
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate(type(self).__name__, text)
@@ -131,20 +130,41 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         return self.tr(HELP_TEXTS[self.ALGORITHM_ID])
 
     def helpUrl(self) -> str:  # noqa: N802 - QGIS API name
+        """The rendered help page as a file URL (QUrl.fromLocalFile: ``file:///C:/...`` on Windows too)."""
         page = os.path.join(PLUGIN_DIR, "help", "html", f"{self.ALGORITHM_ID}.html")
-        return f"file://{page}" if os.path.exists(page) else ""
+        return QUrl.fromLocalFile(page).toString() if os.path.exists(page) else ""
+
+    def dependency_problem(self) -> str:
+        """What this algorithm needs that is not installed and how to get it ('' when nothing is missing).
+
+        The packages come from one table, core.dependencies.ALGORITHM_PACKAGES.
+        """
+        missing = missing_for(self.ALGORITHM_ID)
+        return install_hint(missing, installer=installer_available()) if missing else ""
 
     def canExecute(self) -> tuple[bool, str]:  # noqa: N802 - QGIS API name
-        if not self.REQUIRES_TORCH:
-            return True, ""
-        missing = missing_packages()
-        return (False, install_hint(missing)) if missing else (True, "")
+        """Toolbox, menus and locator only; the other paths meet the same check in checkParameterValues,
+        prepareAlgorithm and processAlgorithm (QGIS 3.22 calls canExecute nowhere else)."""
+        problem = self.dependency_problem()
+        return (False, problem) if problem else (True, "")
 
     def checkDependencies(self) -> None:  # noqa: N802
-        """Raise the canExecute message; qgis_process and processing.run do not call canExecute."""
-        ok, message = self.canExecute()
-        if not ok:
-            raise QgsProcessingException(message)
+        """Raise the dependency problem as a QgsProcessingException; a no-op when nothing is missing."""
+        problem = self.dependency_problem()
+        if problem:
+            raise QgsProcessingException(problem)
+
+    def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
+        """Missing packages first: the batch dialog, the modeler, processing.run and qgis_process come here
+        without canExecute, and later checks may import them (an ImportError here aborts qgis_process)."""
+        problem = self.dependency_problem()
+        if problem:
+            return False, problem
+        return super().checkParameterValues(parameters, context)
+
+    def prepareAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> bool:  # noqa: N802
+        self.checkDependencies()
+        return True
 
     # Shared parameter factories -------------------------------------------------------------
     def add_model_parameter(self, name: str, description: str, optional: bool = True) -> None:
@@ -167,6 +187,21 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
     def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
         parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(parameter)
+
+
+def installer_available() -> bool:
+    """Whether building_extractor:install_dependencies is registered (the message then names it)."""
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    return registry is not None and registry.algorithmById(f"building_extractor:{INSTALLER_ALGORITHM}") is not None
+
+
+def name_output_layer(context: Any, layer_id: str | None, name: str) -> None:
+    """Name the layer QGIS loads for ``layer_id`` after the run (a temporary layer, or a file when the user
+    turned off "use file name as layer name"); nothing when no layer is loaded."""
+    if layer_id and context.willLoadLayerOnCompletion(layer_id):
+        context.layerToLoadOnCompletionDetails(layer_id).name = name
 
 
 def run_core(call, *args: Any, **kwargs: Any) -> Any:

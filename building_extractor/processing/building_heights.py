@@ -37,7 +37,6 @@ class BuildingHeights(BaseAlgorithm):
     DISPLAY_NAME = "Building heights (LOD1)"
     GROUP_ID = "postprocessing"
     GROUP = "Post-processing"
-    REQUIRES_TORCH = False
 
     INPUT = "INPUT"
     HEIGHTS = "HEIGHTS"

@@ -62,7 +62,6 @@ class EvaluateBuildings(BaseAlgorithm):
     DISPLAY_NAME = "Evaluate buildings"
     GROUP_ID = "evaluation"
     GROUP = "Evaluation"
-    REQUIRES_TORCH = False
 
     PREDICTED = "PREDICTED"
     REFERENCE = "REFERENCE"

@@ -33,11 +33,17 @@ from ..core.model_file import read_config, shipped_model_path
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
 from ..core.regularize import MODES
 from ..core.vectorize import PostProcessOptions
-from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .base_algorithm import BaseAlgorithm, FeedbackProgress, name_output_layer, run_core
 from .compat import FieldType
 from .layer_reader import MAX_AREA_KM2 as DEFAULT_MAX_AREA_KM2
 from .layer_reader import is_file_layer, raster_for_layer
-from .outputs import destination_problem, destination_warning, discard_output, style_by_confidence
+from .outputs import (
+    destination_problem,
+    destination_warning,
+    discard_output,
+    requested_destination,
+    style_by_confidence,
+)
 
 REGULARIZE_MODES = ("none", *MODES)
 FIELDS = (("id", FieldType.INT), ("confidence", FieldType.DOUBLE), ("max_probability", FieldType.DOUBLE),
@@ -129,13 +135,14 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                                                             QgsProcessing.TypeVectorPolygon))
 
     def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
-        """Our checks first (their messages name the parameter and say what to do), then QGIS's own."""
-        message = self._check_model(parameters, context) or self._check_numbers(parameters, context)
-        message = message or self._check_input(parameters, context)
-        message = message or destination_problem(self._output_path(parameters, context), self.OUTPUT)
-        if not message and self._probability_wanted(parameters):
-            message = destination_problem(self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITY, context),
-                                          self.OUTPUT_PROBABILITY, vector=False)
+        """Missing packages first, then our checks (their messages name the parameter and say what to do),
+        then QGIS's own."""
+        message = self.dependency_problem() or self._check_model(parameters, context)
+        message = message or self._check_numbers(parameters, context) or self._check_input(parameters, context)
+        message = message or destination_problem(requested_destination(parameters, self.OUTPUT, context),
+                                                 self.OUTPUT)
+        message = message or destination_problem(requested_destination(parameters, self.OUTPUT_PROBABILITY, context),
+                                                 self.OUTPUT_PROBABILITY, vector=False)
         if message:
             return False, self.tr(message)
         return super().checkParameterValues(parameters, context)
@@ -210,12 +217,6 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             return f"INPUT: GDAL cannot read raster {path} ({reason}). Check the file is a complete, valid raster."
         return None
 
-    def _output_path(self, parameters: dict, context: Any) -> str | None:
-        value = parameters.get(self.OUTPUT)
-        if value in (None, ""):
-            return None
-        return self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-
     def _probability_wanted(self, parameters: dict) -> bool:
         """False for an absent or blank OUTPUT_PROBABILITY.
 
@@ -245,7 +246,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         if layer is None:
             raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
         raster_path = self._raster_input(parameters, context, feedback, layer)
-        output_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        output_path = requested_destination(parameters, self.OUTPUT, context)
         problem = destination_problem(output_path, self.OUTPUT)  # also when checkParameterValues was skipped
         if problem:
             raise QgsProcessingException(self.tr(problem))
@@ -268,7 +269,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             buildings.close()  # removes the run's temporary files
             del sink  # closes the output file before it is removed
             if sink_started:  # an existing file at OUTPUT is only replaced, or removed, once writing began
-                discard_output(output_path, dest_id)
+                discard_output(output_path)
             # The probability raster is written last and atomically (core.pipeline.export_probability): a failed
             # run never leaves a partial one, and an older file of that name is left alone.
             if isinstance(exc, BuildingExtractorError):  # Cancelled included: the run fails, nothing is left
@@ -285,6 +286,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         feedback.pushInfo(self.tr(f"{run.building_count} buildings written on {run.device}. Stage times (s): "
                                   + ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items())))
         self.output_id = dest_id
+        name_output_layer(context, dest_id, self.tr("{} buildings").format(layer.name()))
         return {self.OUTPUT: dest_id, **results}
 
     def _buildings(self, parameters: dict, context: Any, raster: Any, progress: Any, run: Any) -> tuple[Any, dict]:

@@ -42,6 +42,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtNetwork import QNetworkReply, QNetworkRequest
 
 from ..core.errors import Cancelled, InputRasterError
+from ..core.gdal_scope import gdal_exceptions
 from ..core.raster_source import MAX_UPSAMPLING, ProcessingGrid, select_bands, utm_crs_for
 
 MAX_AREA_KM2 = 25.0  # default limit on the area of a web layer processed in one run
@@ -134,11 +135,11 @@ def clipped_extent(layer: Any, extent: QgsRectangle) -> QgsRectangle:
     return overlap
 
 
+@gdal_exceptions()
 def clip_file(path: str, extent: QgsRectangle, temp_dir: str) -> str:
     """A GDAL VRT of ``path`` cut to ``extent`` (no pixels copied; rotated rasters are warped north-up)."""
     from osgeo import gdal
 
-    gdal.UseExceptions()
     os.makedirs(temp_dir, exist_ok=True)
     vrt = os.path.join(temp_dir, f"clip_{uuid.uuid4().hex[:8]}.vrt")
     try:

@@ -20,9 +20,32 @@ SIDECARS = {
 }
 
 
+def requested_destination(parameters: dict, name: str, context: Any) -> str | None:
+    """The destination the user asked for in output parameter ``name`` (None: none, or left blank).
+
+    Read without parameterAsOutputLayer: that call registers the destination as a layer to load when the run
+    ends, so calling it before the sink exists (checks) or beside parameterAsSink makes QGIS look for a second
+    layer that is never made ("The following layers were not correctly generated. • memory:Buildings").
+    """
+    from qgis.core import QgsProcessingOutputLayerDefinition, QgsProperty
+
+    value = parameters.get(name)
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        sink = value.sink
+        if sink.propertyType() == QgsProperty.StaticProperty:
+            value = sink.staticValue()
+        else:  # an expression (batch dialog, models)
+            value = sink.valueAsString(context.expressionContext(), "")[0]
+    if value is None:
+        return None
+    value = str(value)
+    return value or None
+
+
 def file_destination(destination: str | None) -> str | None:
-    """The file path of a vector/raster destination string; None for memory layers and databases."""
-    if not destination or destination.startswith(("memory:", "postgres", "postgis:", "ogr:", "spatialite:")):
+    """The file path of a vector/raster destination string; None for temporary and memory layers and databases."""
+    if not destination or destination == "TEMPORARY_OUTPUT" or destination.startswith(
+            ("memory:", "postgres", "postgis:", "ogr:", "spatialite:")):
         return None
     return destination.split("|")[0]
 
@@ -72,7 +95,7 @@ def destination_warning(destination: str | None) -> str | None:
     return None
 
 
-def discard_output(destination: str | None, dest_id: str | None = None) -> None:
+def discard_output(destination: str | None) -> None:
     """Remove a partially written file output and the side files its driver writes; databases are left alone.
 
     Only call this for an output this run has started to write: an existing file of the same name is removed.

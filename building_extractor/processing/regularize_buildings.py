@@ -32,7 +32,6 @@ class RegularizeBuildings(BaseAlgorithm):
     DISPLAY_NAME = "Regularize building footprints"
     GROUP_ID = "postprocessing"
     GROUP = "Post-processing"
-    REQUIRES_TORCH = False
 
     INPUT = "INPUT"
     MODE = "MODE"
