@@ -30,8 +30,9 @@ doc:  ## render help/*.md into help/html/ and the staged plugin
 test: stage  ## run the whole test suite headless (QT_QPA_PLATFORM=offscreen)
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
-zip: stage  ## dist/building_extractor-<version>.zip for "Install from ZIP"
+zip: stage  ## dist/building_extractor-<version>.zip for "Install from ZIP", checked against the plugin repository's rules
 	@$(STAGE) --quiet --zip
+	$(SYS_PY) scripts/check_plugin_zip.py dist/building_extractor-$$(sed -n 's/^version=//p' metadata.txt).zip
 
 lint:  ## ruff on the code
 	$(VENV_PY) -m ruff check building_extractor tests bench scripts
