@@ -9,6 +9,7 @@ before anything else is read.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from dataclasses import asdict, dataclass, field
@@ -74,42 +75,126 @@ class ModelConfig:
         except ValueError as exc:
             raise ModelFileError(f"The model file's description is not valid JSON ({exc}); the file is damaged. "
                                  "Copy it again or re-export the model.") from exc
-        if not isinstance(raw, dict) or raw.pop("format", None) != FORMAT_NAME:
-            raise ModelFileError("The model file's header is not a building_extractor model description.")
-        version = raw.pop("format_version", None)
-        if version != FORMAT_VERSION:
-            raise ModelFileError(
-                f"The model file has format version {version}; this plugin reads version {FORMAT_VERSION}. "
-                "Update the plugin or re-export the model."
-            )
-        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
-        config = cls(**known)
-        if config.architecture not in ARCHITECTURES:
-            raise ModelFileError(
-                f"Unknown architecture {config.architecture!r} in the model file; "
-                f"expected one of {', '.join(ARCHITECTURES)}."
-            )
-        config.check()
-        return config
+        return config_from_description(raw)
 
     def check(self) -> None:
         """Refuse a description whose values cannot run (damaged or hand-edited files)."""
-        try:
-            bands = [str(b) for b in self.bands]
-            numbers_ok = (
-                len(bands) >= 1 and len(self.mean) == len(bands) and len(self.std) == len(bands)
-                and all(float(s) > 0 for s in self.std) and float(self.input_scale) > 0
-                and float(self.gsd_m) > 0 and int(self.stride) > 0 and int(self.tile_size) >= int(self.stride)
-                and 0 < float(self.threshold) < 1 and len(self.classes) >= 1
-            )
-        except (TypeError, ValueError):
-            numbers_ok = False
-        if not numbers_ok:
-            raise ModelFileError(
-                "The model file's description has missing or inconsistent values (bands, mean/std, GSD, tile "
-                "size, stride or threshold); the file is damaged or was edited by hand. Use a model written by "
-                "train_model."
-            )
+        config_from_description({"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **asdict(self)})
+
+
+def printable(value: Any, limit: int = 60) -> str:
+    """``value`` as text safe to show in a log line: control characters escaped, long texts shortened."""
+    text = value if isinstance(value, str) else repr(value)
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _number(value: Any, low: float, high: float, low_open: bool = False, high_open: bool = False,
+            integer: bool = False) -> bool:
+    """Whether ``value`` is a JSON number (not a bool, not a string) in the interval, finite."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        return False
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    return above and below
+
+
+def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
+    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+# Field -> (what it must be, test). Ranges are generous (any sensible model fits) but bounded, so a damaged or
+# hostile header can neither crash the run nor make it allocate or compute without limit.
+def _num_rule(low: float, high: float, low_open: bool = False, high_open: bool = False,
+              integer: bool = False) -> tuple[str, Any]:
+    kind = "an integer" if integer else "a finite number"
+    return (f"{kind} in {_interval(low, high, low_open, high_open)}",
+            lambda v: _number(v, low, high, low_open, high_open, integer))
+
+
+def _list_rule(what: str, item: Any, shortest: int, longest: int) -> tuple[str, Any]:
+    return (f"a list of {shortest}-{longest} {what}",
+            lambda v: isinstance(v, list) and shortest <= len(v) <= longest and all(item(x) for x in v))
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 200
+
+
+FIELD_RULES: dict[str, tuple[str, Any]] = {
+    "architecture": (f"one of {', '.join(ARCHITECTURES)}", lambda v: v in ARCHITECTURES),
+    "encoder": ("a text naming the encoder", _text),
+    "decoder_channels": _list_rule("integers in [1, 1024]", lambda x: _number(x, 1, 1024, integer=True), 1, 5),
+    "bands": _list_rule("band names", _text, 1, 64),
+    "input_scale": _num_rule(0, 1e9, low_open=True),
+    "mean": _list_rule("finite numbers", lambda x: _number(x, -1e9, 1e9), 1, 64),
+    "std": _list_rule("finite numbers above 0", lambda x: _number(x, 0, 1e9, low_open=True), 1, 64),
+    "gsd_m": _num_rule(0.001, 1000),
+    "tile_size": _num_rule(32, 8192, integer=True),
+    "overlap": _num_rule(0, 8192),
+    "stride": _num_rule(1, 1024, integer=True),
+    "threshold": _num_rule(0, 1, low_open=True, high_open=True),
+    "seed_threshold": _num_rule(0, 1, high_open=True),
+    "seed_min_area_m2": _num_rule(0, 1e6),
+    "mask_threshold": _num_rule(0, 1, low_open=True, high_open=True),
+    "nms_iou": _num_rule(0, 1, low_open=True),
+    "classes": _list_rule("class names", _text, 1, 255),
+    "name": ("a text", lambda v: isinstance(v, str)),
+    "description": ("a text", lambda v: isinstance(v, str)),
+    "attribution": ("a text", lambda v: isinstance(v, str)),
+    "training": ("an object", lambda v: isinstance(v, dict)),
+    "metrics": ("an object", lambda v: isinstance(v, dict)),
+    "versions": ("an object", lambda v: isinstance(v, dict)),
+}
+
+
+def _consistency_problems(raw: dict[str, Any]) -> list[str]:
+    """Problems between fields (each field alone is valid)."""
+    problems = []
+    bands = len(raw.get("bands", ModelConfig().bands))
+    for name in ("mean", "std"):
+        if name in raw and len(raw[name]) != bands:
+            problems.append(f"{name} has {len(raw[name])} values for {bands} band(s)")
+    defaults = ModelConfig()
+    tile, stride = raw.get("tile_size", defaults.tile_size), raw.get("stride", defaults.stride)
+    if tile % stride:
+        problems.append(f"tile_size {tile} is not a multiple of stride {stride}")
+    channels = raw.get("decoder_channels", [128])
+    if raw.get("architecture") == "maskrcnn" and channels[0] % 16:
+        problems.append(f"decoder_channels[0] = {channels[0]} is not a multiple of 16 (Mask R-CNN's group norm)")
+    return problems
+
+
+def config_from_description(raw: Any) -> ModelConfig:
+    """The :class:`ModelConfig` of a model description (the metadata dict, whatever the file format).
+
+    Every field is checked for its type and range, and fields against each other, before anything uses them;
+    all problems are named in one :class:`ModelFileError`. Unknown fields are ignored (newer writers).
+    """
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
+        raise ModelFileError("The model file's header is not a building_extractor model description.")
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"The model file has format version {printable(version)}; this plugin reads version {FORMAT_VERSION}. "
+            "Update the plugin or re-export the model."
+        )
+    known = {k: v for k, v in raw.items() if k in ModelConfig.__dataclass_fields__}
+    if "architecture" in known and known["architecture"] not in ARCHITECTURES:
+        raise ModelFileError(
+            f"Unknown architecture {printable(known['architecture'])!r} in the model file; "
+            f"expected one of {', '.join(ARCHITECTURES)}."
+        )
+    problems = [f"{name} must be {rule[0]}, not {printable(repr(known[name]))}"
+                for name, rule in FIELD_RULES.items() if name in known and not rule[1](known[name])]
+    problems = problems or _consistency_problems(known)
+    if problems:
+        raise ModelFileError(
+            "The model file's description has invalid values: " + "; ".join(problems) + ". The file is damaged "
+            "or was edited by hand; use a model written by train_model, or correct these values."
+        )
+    return ModelConfig(**known)
 
 
 def _sniff(path: Path) -> None:
@@ -159,6 +244,18 @@ def read_config(path: str | os.PathLike[str]) -> ModelConfig:
             "cannot tell how to build or run it. Use a model written by train_model."
         )
     return ModelConfig.from_json(metadata[CONFIG_KEY])
+
+
+def tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors in a model file, from its header only (no tensor is read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
+    except Exception as exc:
+        raise ModelFileError(f"Model file {path} is corrupt or truncated and cannot be read ({exc}). Copy it "
+                             "again or re-export the model.") from exc
 
 
 def load_model_file(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import DeviceError, ModelFileError
-from .model_file import ModelConfig, load_model_file
+from .model_file import ModelConfig, load_model_file, read_config, tensor_shapes
 
 # Encoders offered to users; all are timm models that smp wraps as "tu-<name>".
 ENCODERS = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50", "mobilenetv3_large_100")
@@ -51,14 +51,51 @@ def build_model(config: ModelConfig) -> Any:
     )
 
 
+def check_weights_fit(path: str, config: ModelConfig) -> None:
+    """Compare the tensors the header's network needs with those in the file, before any memory is spent.
+
+    The network is built on torch's "meta" device (shapes only, no storage), so a header describing a huge
+    or unbuildable network is refused without allocating it.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in build_model(config).state_dict().items()}
+    except ModelFileError:
+        raise
+    except Exception as exc:  # smp, timm and torchvision refuse some combinations with their own errors
+        raise ModelFileError(
+            f"The network described in {path} cannot be built ({type(exc).__name__}: {exc}). The header was "
+            "edited by hand or written by an incompatible tool; use a model written by train_model."
+        ) from exc
+    found = tensor_shapes(path)
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = [f"{name} {found[name]} instead of {expected[name]}" for name in expected
+             if name in found and found[name] != expected[name]]
+    if missing or unexpected or wrong:
+        details = "; ".join(part for part in (
+            f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+            f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+            f"{len(wrong)} of another shape (e.g. {wrong[0]})" if wrong else "") if part)
+        raise ModelFileError(
+            f"The weights in {path} do not fit the network its header describes ({details}). "
+            "The file is damaged or was written by an incompatible tool."
+        )
+
+
 def load_model(path: str, expected_architecture: str | None = None) -> tuple[ModelConfig, Any]:
-    """Load a model file into a network in eval mode; check it is the expected architecture."""
-    config, state = load_model_file(path)
+    """Load a model file into a network in eval mode; check it is the expected architecture and that the
+    weights fit the header before building the network."""
+    config = read_config(path)
     if expected_architecture and config.architecture != expected_architecture:
         raise ModelFileError(
             f"{path} holds a {config.architecture} model, but this algorithm runs {expected_architecture} "
             f"models. Use the extract_buildings_{config.architecture} algorithm or another model file."
         )
+    check_weights_fit(path, config)
+    config, state = load_model_file(path)
     model = build_model(config)
     try:
         model.load_state_dict(state, strict=True)

@@ -25,6 +25,12 @@ RGB = ("red", "green", "blue")
 # Processing a raster on a grid more than this many times finer (per axis) than its pixels is refused:
 # the model would see blur, and the grid (and the run time) grows with the square of the factor.
 MAX_UPSAMPLING = 10.0
+# Processing on a grid this many times coarser (per axis) than the raster's pixels is refused: buildings vanish
+# (a RESOLUTION in kilometres, or a raster in the wrong unit), and the grid shrinks to a few pixels.
+MAX_DOWNSAMPLING = 100.0
+WEB_MERCATOR_HALF_WIDTH = 20037508.342789244  # metres from 0° to 180° of longitude
+# UTM, the metric grid geographic rasters are processed in, is defined up to these latitudes.
+UTM_LATITUDE_LIMIT = 84.0
 # Stand-in CRS to let GDAL warp rasters that have a geotransform but no CRS (source and target are the same,
 # so coordinates are not transformed).
 LOCAL_CRS_WKT = 'LOCAL_CS["unknown",UNIT["metre",1]]'
@@ -85,14 +91,38 @@ def _native_gsd_m(src: Any) -> float:
                 f"(y {bottom:g} to {top:g}) are not latitudes. The raster's CRS is wrong: assign the right one "
                 "(Layer Properties ▸ Source, or gdal_edit.py -a_srs) and run again."
             )
+        _check_geographic_extent(src, left, right, bottom, top)
         lat = math.radians((top + bottom) / 2)
         return res * 111_320.0 * max(math.cos(lat), 1e-6)
     if _is_web_mercator(src.crs):
         from rasterio.warp import transform as warp_transform
 
         _, ys = warp_transform(src.crs, "EPSG:4326", [left], [(top + bottom) / 2])
+        _, lats = warp_transform(src.crs, "EPSG:4326", [0.0, 0.0], [bottom, top])
+        degrees = 180.0 / WEB_MERCATOR_HALF_WIDTH
+        _check_geographic_extent(src, left * degrees, right * degrees, min(lats), max(lats))
         return res * math.cos(math.radians(ys[0]))
     return res * (src.crs.linear_units_factor[1] if src.crs.linear_units_factor else 1.0)
+
+
+def _check_geographic_extent(src: Any, left: float, right: float, bottom: float, top: float) -> None:
+    """Refuse geographic rasters the metric (UTM) processing grid cannot hold: across the antimeridian (GDAL
+    would wrap the part beyond ±180° away and lose it) or reaching the polar caps (UTM is undefined there)."""
+    if left < -180.0 or right > 180.0:
+        zone = 60 if right > 180.0 else 1
+        raise InputRasterError(
+            f"Raster {src.name} crosses the antimeridian (longitudes {left:.7g} to {right:.7g}): the part beyond "
+            "±180° would be lost on the way to the metric processing grid. Reproject it to a projected CRS first, e.g. "
+            f"EPSG:{32600 + zone if top > 0 else 32700 + zone} (UTM zone {zone}), with Raster ▸ Projections ▸ "
+            "Warp or gdalwarp, and run on the result."
+        )
+    if max(abs(bottom), abs(top)) > UTM_LATITUDE_LIMIT:
+        raise InputRasterError(
+            f"Raster {src.name} reaches latitude {max(abs(bottom), abs(top)):g}°, beyond the "
+            f"±{UTM_LATITUDE_LIMIT:g}° where UTM (the metric grid rasters in degrees are processed on) is defined. "
+            "Reproject it to a polar stereographic CRS first (EPSG:3413 north, EPSG:3031 south) with Raster ▸ "
+            "Projections ▸ Warp or gdalwarp, and run on the result."
+        )
 
 
 def _describe_bands(src: Any) -> str:
@@ -209,6 +239,12 @@ class RasterSource:
             )
         self.bands = select_bands(src, bands, band_count, band_names, self.warnings)
         self.dtype = np.dtype(src.dtypes[self.bands[0] - 1])
+        if self.dtype.kind == "c":
+            raise InputRasterError(
+                f"Raster {self.path} holds complex values ({self.dtype}), e.g. radar (SAR) data; the model needs "
+                "real-valued imagery. Convert it to amplitude first (Raster ▸ Raster Calculator with abs(), or "
+                "gdal_calc.py) and run on the result."
+            )
         native = _native_gsd_m(src)
         explicit = bool(gsd_m and gsd_m > 0)
         target = gsd_m if explicit and not (unreferenced and native_if_unreferenced) else native
@@ -230,6 +266,13 @@ class RasterSource:
                 f"them {native / target:.0f}-fold per axis: the model cannot see buildings in imagery this coarse, "
                 "and the processing grid would be huge. Use finer imagery, or set RESOLUTION to 0 to process at "
                 "the raster's own resolution."
+            )
+        if target / native > MAX_DOWNSAMPLING:
+            raise InputRasterError(
+                f"Processing at {target:.3g} m per pixel would shrink the raster's pixels of about {native:.3g} m "
+                f"{target / native:.0f}-fold per axis (a grid of about {max(1, round(src.width * native / target))}"
+                f"×{max(1, round(src.height * native / target))} px): no building would remain. Set RESOLUTION "
+                "near the model's ground resolution, or leave it empty."
             )
         north_up = is_north_up(src.transform)
         if not north_up and not unreferenced:
@@ -309,7 +352,9 @@ class RasterSource:
 
         window = Window(col, row, width, height)
         try:
-            data = self.reader.read(self.bands, window=window, out_dtype="float32")
+            # Read in the raster's own type and convert here: GDAL 3.6 converts signed bytes (PIXELTYPE=SIGNEDBYTE,
+            # rasterio's int8) to float as if unsigned.
+            data = self.reader.read(self.bands, window=window).astype(np.float32)
             masks = self.reader.read_masks(self.bands, window=window)
         except _read_errors() as exc:
             raise InputRasterError(
@@ -329,7 +374,7 @@ class RasterSource:
         factor = max(1, int(math.ceil(max(reader.width, reader.height) / max_side)))
         shape = (len(self.bands), max(1, reader.height // factor), max(1, reader.width // factor))
         try:
-            data = reader.read(self.bands, out_shape=shape, out_dtype="float32", masked=True)
+            data = reader.read(self.bands, out_shape=shape, masked=True).astype(np.float32)  # see read()
         except _read_errors() as exc:
             raise InputRasterError(
                 f"Cannot read raster {self.path} to compute its value range: {_reason(exc)}. The file is damaged or "
