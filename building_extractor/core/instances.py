@@ -354,8 +354,6 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
 
     ``run`` (a :class:`building_extractor.core.pipeline.ExtractionRun`) is filled with settings and timings.
     """
-    import rasterio
-
     from .inference import TileReader
     from .memory import release_free_memory
     from .models import resolve_device
@@ -374,11 +372,8 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
     nms_iou = config.nms_iou if options.nms_iou is None else options.nms_iou
     gsd = config.gsd_m if options.gsd_m is None else options.gsd_m
     started = time.perf_counter()
-    # One rasterio environment for the run: rasterio.features.shapes otherwise sets one up per detection
-    # (about half of the polygonizing time in a py-spy profile, BENCHMARKS.md).
-    with rasterio.Env(), bounded_gdal_cache(), open_raster(raster, gsd, options.bands, config.band_count,
-                                                           run.warnings, config.bands,
-                                                           native_if_unreferenced=options.gsd_m is None) as source:
+    with bounded_gdal_cache(), open_raster(raster, gsd, options.bands, config.band_count, run.warnings, config.bands,
+                                           native_if_unreferenced=options.gsd_m is None) as source:
         for message in run.warnings:
             progress.warning(message)
         grid = source.grid

@@ -226,16 +226,21 @@ def _sniff(path: Path) -> None:
 
 
 def read_config(path: str | os.PathLike[str]) -> ModelConfig:
-    """Read only the config from a model file (cheap; no tensors are loaded)."""
-    from safetensors import safe_open
+    """Read only the config from a model file (cheap; no tensors are loaded).
 
+    The safetensors header is parsed here (8-byte little-endian length, then JSON) rather than by the
+    safetensors package: the extraction path must not need it (issue 19), and the format is that simple.
+    """
     path = Path(path)
     _sniff(path)
     try:
-        # framework="numpy": reading the header must not import torch (checkParameterValues runs on the GUI thread).
-        with safe_open(str(path), framework="numpy") as handle:
-            metadata = handle.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        with path.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length).decode("utf-8"))
+        metadata = header.get("__metadata__") or {}
+        if not isinstance(metadata, dict):
+            raise ValueError("__metadata__ is not a JSON object")
+    except (ValueError, UnicodeDecodeError, AttributeError, struct.error) as exc:
         raise ModelFileError(f"Model file {path} is corrupt or truncated and cannot be read ({exc}). Copy it "
                              "again or re-export the model.") from exc
     if CONFIG_KEY not in metadata:

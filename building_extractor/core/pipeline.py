@@ -92,7 +92,8 @@ class RasterInput(Protocol):
 def open_raster(raster: str | RasterInput, gsd_m: float | None, bands: list[int] | None, band_count: int,
                 warnings: list[str], band_names: list[str] | None = None,
                 native_if_unreferenced: bool = False) -> Any:
-    """One reader abstraction for every input: GDAL files via rasterio, anything else via its own reader.
+    """One reader abstraction for every input: GDAL files via :class:`RasterSource`, anything else via its own
+    reader.
 
     ``band_names`` and ``native_if_unreferenced`` are passed on to :class:`RasterSource` (GDAL paths only).
     """
@@ -235,7 +236,7 @@ def tile_size_agreement(raster_path: str, options: ExtractionOptions, tiles: tup
     Results should not depend on the tile size (issue 3: IoU >= 0.97, counts within 3 %); this measures it on
     any raster and model. ``options.probability_path`` is ignored (temporary files are used).
     """
-    import rasterio
+    from .vectorize import ProbabilityRaster
 
     masks, counts = [], []
     with tempfile.TemporaryDirectory(dir=options.workdir) as workdir:
@@ -244,8 +245,8 @@ def tile_size_agreement(raster_path: str, options: ExtractionOptions, tiles: tup
             prob = os.path.join(workdir, f"probability_{tile}.tif")
             counts.append(sum(1 for _ in extract_buildings(
                 raster_path, replace(options, tile_size=tile, probability_path=prob), run=run)))
-            with rasterio.open(prob) as src:
-                masks.append(src.read(1) >= threshold_byte(run.threshold))
+            with ProbabilityRaster(prob) as raster:
+                masks.append(raster.read(0, 0, raster.width, raster.height) >= threshold_byte(run.threshold))
     return mask_iou(masks[0], masks[1]), (counts[0], counts[1])
 
 

@@ -8,10 +8,12 @@ tile row are final, are divided by their weight sum and written straight to disk
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import numpy as np
 
+from .gdal_scope import gdal_exceptions
 from .tiling import TileShape, blend_window, tile_shape
 
 
@@ -85,30 +87,69 @@ class StripAccumulator:
         self.top = row
 
 
+def os_error(exc: RuntimeError) -> OSError:
+    """GDAL's error as an OSError (ENOSPC when the disk is full), as callers report temporary-file problems."""
+    message = str(exc)
+    full = "no space left" in message.lower() or "disk full" in message.lower()
+    return OSError(errno.ENOSPC, message) if full else OSError(message)
+
+
 class ProbabilityWriter:
-    """Writes probability rows as uint8 (0-255) and the thresholded 0/1 mask as two GeoTIFFs."""
+    """Writes probability rows as uint8 (0-255) and the thresholded 0/1 mask as two GeoTIFFs (GDAL)."""
 
     def __init__(self, prob_path: str, mask_path: str, grid: Any, threshold: float) -> None:
-        import rasterio
-
-        profile = {
-            "driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": "uint8",
-            "crs": grid.crs_wkt or None, "transform": grid.transform, "compress": "deflate",
-            "predictor": 1, "zlevel": 1, "blockysize": 1, "tiled": False,
-        }
+        # Strips of one row, fast deflate: rows are written once, in order, and read back by windows.
+        options = ["COMPRESS=DEFLATE", "PREDICTOR=1", "ZLEVEL=1", "BLOCKYSIZE=1", "TILED=NO"]
         self.threshold_byte = threshold_byte(threshold)
-        self.prob = rasterio.open(prob_path, "w", **profile)
-        self.mask = rasterio.open(mask_path, "w", **{**profile, "nbits": 1})
+        self.prob = self._create(prob_path, grid, options)
+        try:
+            self.mask = self._create(mask_path, grid, [*options, "NBITS=1"])
+        except OSError:
+            self.prob = None
+            raise
+
+    @staticmethod
+    def _create(path: str, grid: Any, options: list[str]) -> Any:
+        from osgeo import gdal
+
+        try:
+            with gdal_exceptions():
+                dataset = gdal.GetDriverByName("GTiff").Create(path, grid.width, grid.height, 1, gdal.GDT_Byte,
+                                                               options)
+                dataset.SetGeoTransform(grid.transform.to_gdal())
+                if grid.crs_wkt:
+                    dataset.SetProjection(grid.crs_wkt)
+        except RuntimeError as exc:  # callers report OSError as a temporary-file problem
+            raise os_error(exc) from exc
+        return dataset
 
     def write_rows(self, row: int, prob: np.ndarray) -> None:
-        from rasterio.windows import Window
-
-        height, width = prob.shape
-        window = Window(0, row, width, height)
         prob_bytes = probability_bytes(prob)
-        self.prob.write(prob_bytes, 1, window=window)
-        self.mask.write((prob_bytes >= self.threshold_byte).astype(np.uint8), 1, window=window)
+        for dataset, values in ((self.prob, prob_bytes), (self.mask, (prob_bytes >= self.threshold_byte))):
+            _checked(dataset.GetRasterBand(1).WriteArray, values.astype(np.uint8), 0, row)
 
     def close(self) -> None:
-        self.prob.close()
-        self.mask.close()
+        """Flush and close both rasters (an OSError when the disk is full)."""
+        try:
+            for dataset in (self.prob, self.mask):
+                if dataset is not None:
+                    _checked(dataset.FlushCache)
+        finally:
+            self.prob = self.mask = None
+
+
+def _checked(call: Any, *args: Any) -> None:
+    """Run a GDAL call that writes; its failure as an OSError, whether GDAL raised or only reported it.
+
+    Not scoped with gdal_exceptions: rows are written while the reader thread reads, and the exception setting
+    is process-wide in GDAL 3.6.
+    """
+    from osgeo import gdal
+
+    gdal.ErrorReset()
+    try:
+        status = call(*args)
+    except RuntimeError as exc:
+        raise os_error(exc) from exc
+    if (status not in (None, 0)) or gdal.GetLastErrorType() >= gdal.CE_Failure:
+        raise os_error(RuntimeError(gdal.GetLastErrorMsg() or "GDAL could not write the temporary raster"))

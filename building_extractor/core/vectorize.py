@@ -8,6 +8,7 @@ from a window of the probability raster.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -131,32 +132,82 @@ def regularized(polygon: Any, options: PostProcessOptions) -> Any:
     return result.geometry if result.geometry is not None and not result.geometry.is_empty else polygon
 
 
-def polygon_pixels(prob_dataset: Any, polygon: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
+class ProbabilityRaster:
+    """The stitched 0-255 probability raster opened for windowed reads (GDAL)."""
+
+    def __init__(self, path: str) -> None:
+        from affine import Affine
+        from osgeo import gdal
+
+        with gdal_exceptions():
+            self.dataset = gdal.Open(path)
+        self.band = self.dataset.GetRasterBand(1)
+        self.transform = Affine.from_gdal(*self.dataset.GetGeoTransform())
+        self.width, self.height = self.dataset.RasterXSize, self.dataset.RasterYSize
+        self.pixel_size = math.hypot(self.transform.a, self.transform.d)
+
+    def read(self, col: int, row: int, width: int, height: int) -> np.ndarray:
+        from osgeo import gdal
+
+        values = self.band.ReadAsArray(col, row, width, height)  # raises, or gives None, by GDAL's setting
+        if values is None:
+            raise RuntimeError(gdal.GetLastErrorMsg() or "GDAL could not read the probability raster")
+        return values
+
+    def close(self) -> None:
+        self.band = self.dataset = None
+
+    def __enter__(self) -> ProbabilityRaster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@gdal_exceptions()
+def rasterized_mask(polygon: Any, transform: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels whose centre lies inside ``polygon`` (GDAL's rasterizer, the same that rasterio's geometry_mask
+    runs) on a grid of ``shape`` with geotransform ``transform``."""
+    from osgeo import gdal, ogr
+
+    target = gdal.GetDriverByName("MEM").Create("", shape[1], shape[0], 1, gdal.GDT_Byte)
+    target.SetGeoTransform(transform.to_gdal())
+    store = ogr.GetDriverByName("Memory").CreateDataSource("")
+    layer = store.CreateLayer("polygon", geom_type=ogr.wkbUnknown)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkb(polygon.wkb))
+    layer.CreateFeature(feature)
+    gdal.PushErrorHandler("CPLQuietErrorHandler")  # "no spatial reference on layer": none is needed, same grid
+    try:
+        gdal.RasterizeLayer(target, [1], layer, burn_values=[1])
+    finally:
+        gdal.PopErrorHandler()
+    return target.ReadAsArray().astype(bool)
+
+
+def polygon_pixels(prob: ProbabilityRaster, polygon: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
     """The 0-255 probability window around ``polygon`` (grid CRS), its pixels inside the polygon and the
     window's transform; None when the polygon misses the raster."""
-    import math
+    from affine import Affine
 
-    from rasterio.features import geometry_mask
-    from rasterio.windows import Window
-
-    inverse = ~prob_dataset.transform
+    inverse = ~prob.transform
     xs, ys = zip(*(inverse * corner for corner in ((polygon.bounds[0], polygon.bounds[1]),
                                                    (polygon.bounds[2], polygon.bounds[3]))))
     # Offsets rounded down and ends up, clamped to the raster: slivers still get a (small) window.
-    col0, col1 = max(0, math.floor(min(xs))), min(prob_dataset.width, math.ceil(max(xs)))
-    row0, row1 = max(0, math.floor(min(ys))), min(prob_dataset.height, math.ceil(max(ys)))
+    col0, col1 = max(0, math.floor(min(xs))), min(prob.width, math.ceil(max(xs)))
+    row0, row1 = max(0, math.floor(min(ys))), min(prob.height, math.ceil(max(ys)))
     if col1 <= col0 or row1 <= row0:
         return None
-    window = Window(col0, row0, col1 - col0, row1 - row0)
-    values = prob_dataset.read(1, window=window)
-    transform = prob_dataset.window_transform(window)
+    values = prob.read(col0, row0, col1 - col0, row1 - row0)
+    x, y = prob.transform * (col0, row0)  # the window's transform, computed as rasterio's window_transform
+    transform = Affine.translation(x - prob.transform.c, y - prob.transform.f) * prob.transform
     inside = pixel_aligned_mask(polygon, ~transform, values.shape)
     if inside is None:
-        inside = ~geometry_mask([polygon], values.shape, transform, all_touched=False)
+        inside = rasterized_mask(polygon, transform, values.shape)
     return values, inside, transform
 
 
-def probability_stats(prob_dataset: Any, polygon: Any) -> tuple[float, float]:
+def probability_stats(prob_dataset: ProbabilityRaster, polygon: Any) -> tuple[float, float]:
     """Mean and max probability (0-1) of the pixels inside ``polygon`` (grid CRS); (0, 0) when none are."""
     pixels = polygon_pixels(prob_dataset, polygon)
     if pixels is None or not pixels[1].any():
@@ -164,7 +215,8 @@ def probability_stats(prob_dataset: Any, polygon: Any) -> tuple[float, float]:
     return _stats(pixels[0][pixels[1]])
 
 
-def split_touching(prob_dataset: Any, blob: Any, settings: SplitSettings) -> list[tuple[Any, Stats | None]]:
+def split_touching(prob_dataset: ProbabilityRaster, blob: Any,
+                   settings: SplitSettings) -> list[tuple[Any, Stats | None]]:
     """The buildings of one polygonized blob (grid CRS): the blob itself, or its parts around several seeds
     (:mod:`building_extractor.core.split`) as polygons along pixel edges; each with its (mean, max)
     probability when the window was read here (None: not read)."""
@@ -331,7 +383,6 @@ def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, 
 
 def post_process_blobs(job: PostJob, first_fid: int, end_fid: int) -> list[Building]:
     """The buildings (``id`` 0, numbered by the caller) of the blobs with ``first_fid <= fid < end_fid``."""
-    import rasterio
     from osgeo import ogr
     from shapely import wkb
 
@@ -342,9 +393,8 @@ def post_process_blobs(job: PostJob, first_fid: int, end_fid: int) -> list[Build
     layer = source.GetLayer(0)
     layer.SetAttributeFilter(f"fid >= {int(first_fid)} AND fid < {int(end_fid)}")
     buildings = []
-    # One GDAL environment for the job: rasterio would otherwise set one up per call.
-    with rasterio.Env(), rasterio.open(job.prob_path) as prob:
-        split = SplitSettings.from_area(options.seed_threshold, options.seed_min_area_m2, abs(prob.res[0]))
+    with ProbabilityRaster(job.prob_path) as prob:
+        split = SplitSettings.from_area(options.seed_threshold, options.seed_min_area_m2, prob.pixel_size)
         for feature in layer:
             ogr_geom = feature.GetGeometryRef()
             # Cheap C-side filter first: polygonized specks are most blobs and can never reach MIN_AREA.
@@ -358,7 +408,7 @@ def post_process_blobs(job: PostJob, first_fid: int, end_fid: int) -> list[Build
     return buildings
 
 
-def _building(blob: Any, stats: Stats | None, prob: Any, options: PostProcessOptions, clip: Any,
+def _building(blob: Any, stats: Stats | None, prob: ProbabilityRaster, options: PostProcessOptions, clip: Any,
               to_output: Any) -> Building | None:
     """One blob (grid CRS) clipped, cleaned and measured; None when nothing of it is kept. ``stats``: the
     blob's (mean, max) probability if known. Its ``id`` is 0: iter_buildings numbers buildings in order."""

@@ -24,7 +24,6 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -244,8 +243,7 @@ class ProviderReader:
             return
         count = provider.bandCount()
         names = [INTERPRETATION_NAMES.get(provider.colorInterpretation(b), "undefined") for b in range(1, count + 1)]
-        shim = SimpleNamespace(count=count, colorinterp=[SimpleNamespace(name=n) for n in names])
-        self.bands = select_bands(shim, bands, band_count, None, self.warnings)
+        self.bands = select_bands(names, bands, band_count, None, self.warnings)
         kinds = {provider.dataType(b) for b in self.bands}
         if len(kinds) != 1 or next(iter(kinds)) not in NUMPY_TYPES:
             raise InputRasterError(f"Layer '{self.source.name}' has bands of an unsupported data type (complex or "

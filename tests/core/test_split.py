@@ -77,6 +77,8 @@ def test_split_touching_on_a_polygonized_geotiff(tmp_path) -> None:
     from osgeo import ogr
     from shapely import wkb
 
+    from building_extractor.core.vectorize import ProbabilityRaster
+
     prob, _ = two_roofs()
     transform = from_origin(500000.0, 4000000.0, 0.3, 0.3)
     profile = dict(driver="GTiff", width=30, height=20, count=1, dtype="uint8", crs="EPSG:32633", transform=transform)
@@ -88,7 +90,7 @@ def test_split_touching_on_a_polygonized_geotiff(tmp_path) -> None:
     blobs = ogr.Open(str(tmp_path / "blobs.gpkg"))  # OGR objects die with their parents: keep each one
     feature = blobs.GetLayer(0).GetNextFeature()
     blob = wkb.loads(bytes(feature.GetGeometryRef().ExportToWkb()))
-    with rasterio.open(tmp_path / "prob.tif") as src:
+    with ProbabilityRaster(str(tmp_path / "prob.tif")) as src:
         split = split_touching(src, blob, SEED)
         assert split_touching(src, blob, SplitSettings(0.0)) == [(blob, None)]
         for part, stats in split:  # statistics from the window already read equal a fresh read's
