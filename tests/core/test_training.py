@@ -118,8 +118,8 @@ def test_lovasz_loss_ignores_unknown_pixels_and_rewards_overlap() -> None:
     unknown_changed = right.clone()
     unknown_changed[:, :, :, :2] = 6.0  # confident "building" where the label is unknown
     assert float(loss(unknown_changed, target)) == pytest.approx(float(loss(right, target)))
-    with pytest.raises(BuildingExtractorError, match="bce_dice, bce_lovasz"):
-        unet_loss("focal")
+    with pytest.raises(BuildingExtractorError, match="bce_dice, bce_lovasz, focal"):
+        unet_loss("hinge")
 
 
 def test_training_with_the_lovasz_loss_learns_and_records_it(kampala, tmp_path) -> None:

@@ -107,6 +107,25 @@ def test_trains_a_mask_rcnn_from_a_unet_encoder(provider, data, tmp_path) -> Non
     assert 0.0 <= result["VAL_F1"] <= 1.0 and result["VAL_F1"] == config.metrics["val_f1"]
 
 
+def test_architecture_encoder_and_loss_options_train_and_the_result_extracts(provider, data, tmp_path) -> None:
+    """Enum options map onto the core tables: a P-LinkNet on ResNet-18 with the Tversky loss, then extracted."""
+    from qgis import processing
+
+    from building_extractor.core.model_file import read_config
+    from building_extractor.processing.train_model import ARCHITECTURE_NAMES, ENCODER_NAMES, LOSSES
+
+    result = processing.run("building_extractor:train_model", _params(
+        data, tmp_path, INIT_MODEL=None, ARCHITECTURE=ARCHITECTURE_NAMES.index("plinknet"),
+        ENCODER=ENCODER_NAMES.index("resnet18"), LOSS=LOSSES.index("tversky"), EPOCHS=1))
+    config = read_config(result["OUTPUT_MODEL"])
+    assert (config.architecture, config.encoder, config.training["options"]["loss"]) == \
+        ("plinknet", "resnet18", "tversky")
+    out = tmp_path / "buildings.gpkg"
+    extracted = processing.run("building_extractor:extract_buildings_unet", {
+        "INPUT": data["val"], "MODEL": result["OUTPUT_MODEL"], "THRESHOLD": 0.01, "OUTPUT": str(out)})
+    assert extracted["OUTPUT"] == str(out) and out.exists()
+
+
 def test_cancel_before_an_epoch_finished_fails_and_writes_nothing(provider, data, tmp_path) -> None:
     from qgis import processing
     from qgis.core import QgsProcessingException
