@@ -68,4 +68,16 @@ HELP_TEXTS = {
         "Optional outputs: LOD1 blocks as a MultiPolygonZ layer (floor, walls and flat roof at the chosen "
         "roof statistic) for QGIS's 3D view, and a CityJSON LOD1 file for digital-twin tools."
     ),
+    "install_dependencies": (
+        "Installs what the extraction algorithms need (onnxruntime and a few small packages, pinned versions) "
+        "into a folder of the plugin's own in your QGIS profile, with QGIS's own Python and pip: no "
+        "administrator rights, nothing of QGIS replaced (never numpy or GDAL). Works where the system refuses "
+        "pip installs (Debian 12, Ubuntu 23.04+). Restart QGIS afterwards if an algorithm still reports the "
+        "packages missing.\n\n"
+        "Offline: download the wheel files on another computer (pip download --only-binary=:all: --no-deps "
+        "onnxruntime==1.31.1 affine==2.4.0, for the target's Python version and system) and give their folder "
+        "as Folder of wheel files. Training set: also installs torch and the training packages (several GB; on "
+        "Linux PyPI's torch is the CUDA build, see the help page for CPU-only builds). Uninstall removes the "
+        "folder again."
+    ),
 }

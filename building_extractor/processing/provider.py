@@ -10,11 +10,12 @@ from .building_heights import BuildingHeights
 from .evaluate_buildings import EvaluateBuildings
 from .extract_buildings_maskrcnn import ExtractBuildingsMaskRcnn
 from .extract_buildings_unet import ExtractBuildingsUnet
+from .install_dependencies import InstallDependencies
 from .regularize_buildings import RegularizeBuildings
 from .train_model import TrainModel
 
 ALGORITHMS = (ExtractBuildingsUnet, ExtractBuildingsMaskRcnn, TrainModel, EvaluateBuildings, RegularizeBuildings,
-              BuildingHeights)
+              BuildingHeights, InstallDependencies)
 
 
 class BuildingExtractorProvider(QgsProcessingProvider):
