@@ -135,6 +135,8 @@ def _inspect_registry() -> None:
     REPORT["algorithms"] = sorted(algorithm.id() for algorithm in algorithms)
     REPORT["groups"] = sorted({algorithm.group() for algorithm in algorithms})
     REPORT["can_execute"] = {algorithm.id(): algorithm.canExecute()[0] for algorithm in algorithms}
+    REPORT["plugin_menu"] = {menu.title().replace("&", ""): [a.text() for a in menu.actions()]
+                             for menu in (action.menu() for action in iface.pluginMenu().actions()) if menu}
 
 
 def _show_toolbox() -> None:

@@ -103,6 +103,7 @@ def assert_clean_log(log: str) -> None:
 def test_desktop_toolbox_shows_the_provider_with_icon_and_groups(desktop, qgis_app):
     assert not desktop["errors"], "\n".join(desktop["errors"])
     assert desktop["plugin_loaded"] and desktop["provider"], desktop
+    assert "Install dependencies…" in desktop["plugin_menu"].get("Building Extractor", []), desktop["plugin_menu"]
     assert desktop["provider_in_toolbox"], desktop["toolbox_rows"]
     assert desktop["provider_icon"]
     assert {f"building_extractor:{a}" for a in ALGORITHM_IDS} <= set(desktop["algorithms"])
