@@ -42,7 +42,16 @@ from qgis.PyQt.QtNetwork import QNetworkReply, QNetworkRequest
 
 from ..core.errors import Cancelled, InputRasterError
 from ..core.gdal_scope import gdal_exceptions
-from ..core.raster_source import MAX_UPSAMPLING, ProcessingGrid, select_bands, utm_crs_for
+from ..core.raster_source import (
+    MAX_UPSAMPLING,
+    ProcessingGrid,
+    select_bands,
+    spatial_reference,
+    suggested_grid,
+    transform_bounds,
+    transform_points,
+    utm_epsg,
+)
 
 MAX_AREA_KM2 = 25.0  # default limit on the area of a web layer processed in one run
 BLOCK_SIZE = 1024  # processing-grid pixels per side of one read window
@@ -69,24 +78,21 @@ def is_xyz_layer(layer: Any) -> bool:
     return layer.providerType() == "wms" and "type=xyz" in layer.source()
 
 
-def rasterio_crs(crs: QgsCoordinateReferenceSystem, layer_name: str) -> Any:
-    """The rasterio CRS of a QGIS CRS (by EPSG code when it has one)."""
-    from rasterio.crs import CRS
-
+def layer_srs(crs: QgsCoordinateReferenceSystem, layer_name: str) -> Any:
+    """The GDAL spatial reference of a QGIS CRS (by EPSG code when it has one)."""
     if not crs.isValid():
         raise InputRasterError(f"Layer '{layer_name}' has no valid CRS. Set its CRS (Layer Properties ▸ Source) "
                                "and run again.")
     if crs.authid().upper().startswith("EPSG:"):
-        return CRS.from_user_input(crs.authid())
-    return CRS.from_wkt(crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL))
+        return spatial_reference(crs.authid())
+    return spatial_reference(crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL))
 
 
+@gdal_exceptions()
 def area_km2(bounds: tuple[float, float, float, float], crs: Any) -> float:
     """Area of a box given in ``crs`` on the sphere (km²); infinite when it cannot be transformed."""
-    from rasterio.warp import transform_bounds
-
     try:
-        west, south, east, north = transform_bounds(crs, "EPSG:4326", *bounds, densify_pts=21)
+        west, south, east, north = transform_bounds(crs, spatial_reference("EPSG:4326"), bounds)
     except Exception:  # noqa: BLE001 - PROJ errors for boxes beyond the CRS's area of use
         return math.inf
     values = (west, south, east, north)
@@ -97,15 +103,14 @@ def area_km2(bounds: tuple[float, float, float, float], crs: Any) -> float:
             * max(0.0, math.sin(math.radians(north)) - math.sin(math.radians(south))))
 
 
+@gdal_exceptions()
 def metric_crs(crs: Any, authid: str, bounds: tuple[float, float, float, float]) -> Any:
     """The layer's CRS when it is projected in metres (not Web Mercator), else the UTM zone of the extent."""
-    from rasterio.warp import transform_bounds
-
-    units = (crs.linear_units or "").lower()
-    if not crs.is_geographic and authid.upper() not in WEB_MERCATOR and units in ("metre", "meter", "m"):
+    units = (crs.GetLinearUnitsName() or "").lower() if not crs.IsGeographic() else ""
+    if authid.upper() not in WEB_MERCATOR and units in ("metre", "meter", "m"):
         return crs
-    west, south, east, north = transform_bounds(crs, "EPSG:4326", *bounds, densify_pts=21)
-    return utm_crs_for((west + east) / 2, (south + north) / 2)
+    west, south, east, north = transform_bounds(crs, spatial_reference("EPSG:4326"), bounds)
+    return spatial_reference(f"EPSG:{utm_epsg((west + east) / 2, (south + north) / 2)}")
 
 
 def raster_for_layer(layer: Any, extent: QgsRectangle | None, feedback: Any, max_area_km2: float = MAX_AREA_KM2,
@@ -168,7 +173,7 @@ class LayerInput:
                  max_area_km2: float = MAX_AREA_KM2, block_size: int = BLOCK_SIZE) -> None:
         self.layer, self.feedback, self.block_size = layer, feedback, block_size
         self.name = layer.name()
-        self.crs = rasterio_crs(layer.crs(), self.name)
+        self.crs = layer_srs(layer.crs(), self.name)
         if extent is None and is_xyz_layer(layer):
             raise InputRasterError(
                 f"Layer '{self.name}' is an XYZ tile layer, which covers the whole world: set EXTENT to the area to "
@@ -259,19 +264,17 @@ class ProviderReader:
             resolutions = [provider.extent().width() / provider.xSize()]
         return sorted(resolutions)
 
+    @gdal_exceptions()
     def _metres_per_unit(self) -> float:
         """Ground metres per layer-CRS unit near the extent's centre."""
-        from rasterio.warp import transform
-
         left, bottom, right, top = self.source.bounds
         cx, cy = (left + right) / 2, (bottom + top) / 2
         step = max(right - left, top - bottom) / 100
-        xs, ys = transform(self.source.crs, self.source.processing_crs, [cx, cx + step], [cy, cy])
+        xs, ys = transform_points(self.source.crs, self.source.processing_crs, [cx, cx + step], [cy, cy])
         return math.hypot(xs[1] - xs[0], ys[1] - ys[0]) / step
 
+    @gdal_exceptions()
     def _grid(self, gsd_m: float | None) -> ProcessingGrid:
-        from rasterio.warp import calculate_default_transform
-
         per_unit = self._metres_per_unit()
         native_m = self.native[0] * per_unit if self.native else None
         if gsd_m and gsd_m > 0:
@@ -292,25 +295,25 @@ class ProviderReader:
         unit = self.native[0] if self.native else target / per_unit
         width = max(1, int(round((right - left) / unit)))
         height = max(1, int(round((top - bottom) / unit)))
-        transform, width, height = calculate_default_transform(
-            self.source.crs, self.source.processing_crs, width, height, left, bottom, right, top, resolution=target)
-        return ProcessingGrid(self.source.processing_crs.to_wkt(), transform, width, height, target)
+        transform, width, height = suggested_grid(self.source.crs, self.source.processing_crs, width, height,
+                                                  (left, bottom, right, top), target)
+        return ProcessingGrid(self.source.processing_crs.ExportToWkt(), transform, width, height, target)
 
     # The reader interface ------------------------------------------------------------------------------
     @property
     def source_crs_wkt(self) -> str:
-        return self.source.crs.to_wkt()
+        return self.source.crs.ExportToWkt()
 
+    @gdal_exceptions()
     def footprint(self) -> Any:
         """The processed extent as a polygon in the grid CRS (outputs are clipped to it)."""
-        from rasterio.warp import transform
         from shapely.geometry import Polygon
 
         left, bottom, right, top = self.source.bounds
         steps = np.linspace(0.0, 1.0, 50, endpoint=False)
         xs = left + (right - left) * np.concatenate([steps, np.ones(50), 1 - steps, np.zeros(50)])
         ys = top - (top - bottom) * np.concatenate([np.zeros(50), steps, np.ones(50), 1 - steps])
-        xs, ys = transform(self.source.crs, self.source.processing_crs, list(xs), list(ys))
+        xs, ys = transform_points(self.source.crs, self.source.processing_crs, xs, ys)
         return Polygon(zip(xs, ys)).buffer(0)
 
     def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -387,7 +390,7 @@ class ProviderReader:
     def _report_failed_window(self, number: int, total: int, row: int, col: int, height: int, width: int,
                               valid: np.ndarray, failures: list[str]) -> None:
         bounds = self._layer_bounds(self.grid.transform * Affine.translation(col, row), width, height)
-        corners = ", ".join(f"{v:.{6 if self.source.crs.is_geographic else 1}f}" for v in bounds)
+        corners = ", ".join(f"{v:.{6 if self.source.crs.IsGeographic() else 1}f}" for v in bounds)
         where = (f"window {number} of {total} (grid rows {row}-{row + height - 1}, columns {col}-{col + width - 1}; "
                  f"{self._authid()} {corners})")
         message = (f"Layer '{self.source.name}': {where} could not be read completely after "
@@ -521,14 +524,24 @@ class ProviderReader:
 
     def _warp(self, stack: np.ndarray, src_transform: Any, dst_transform: Any, width: int, height: int,
               target: float, res: float) -> tuple[np.ndarray, np.ndarray]:
-        """Warp (channels, rows, cols) with validity last onto the grid window: (bands, h, w) data, (h, w) valid."""
-        from rasterio.warp import Resampling, reproject
+        """Warp (channels, rows, cols) with validity last onto the grid window: (bands, h, w) data, (h, w) valid.
+
+        GDAL's warper between in-memory datasets, the validity channel as source and target alpha.
+        """
+        from osgeo import gdal, gdal_array
 
         channels = stack.shape[0]
-        out = np.zeros((channels, height, width), stack.dtype)
-        reproject(stack, out, src_transform=src_transform, src_crs=self.source.crs, dst_transform=dst_transform,
-                  dst_crs=self.source.processing_crs, src_alpha=channels, dst_alpha=channels,
-                  resampling=Resampling.bilinear if target < res * 1.5 else Resampling.average)
+        with gdal_exceptions():
+            source = gdal_array.OpenArray(np.ascontiguousarray(stack))
+            source.SetGeoTransform(src_transform.to_gdal())
+            source.SetSpatialRef(self.source.crs)
+            kind = gdal_array.NumericTypeCodeToGDALTypeCode(stack.dtype)
+            target_ds = gdal.GetDriverByName("MEM").Create("", width, height, channels, kind)
+            target_ds.SetGeoTransform(dst_transform.to_gdal())
+            target_ds.SetSpatialRef(self.source.processing_crs)
+            gdal.Warp(target_ds, source, srcAlpha=True, dstAlpha=True,
+                      resampleAlg="bilinear" if target < res * 1.5 else "average")
+            out = target_ds.ReadAsArray().reshape(channels, height, width)
         valid = out[-1] > 0
         data = out[:-1]
         if self.colour:
@@ -537,14 +550,12 @@ class ProviderReader:
         return data, valid
 
     # Helpers ---------------------------------------------------------------------------------------------
+    @gdal_exceptions()
     def _layer_bounds(self, transform: Any, width: int, height: int) -> tuple[float, float, float, float]:
         """Bounds in the layer CRS of a grid window (edges densified: they curve after reprojection)."""
-        from rasterio.warp import transform_bounds
-
         left, top = transform * (0, 0)
         right, bottom = transform * (width, height)
-        return transform_bounds(self.source.processing_crs, self.source.crs, left, bottom, right, top,
-                                densify_pts=21)
+        return transform_bounds(self.source.processing_crs, self.source.crs, (left, bottom, right, top))
 
     def _authid(self) -> str:
         return self.source.layer.crs().authid() or "the layer CRS"
