@@ -2,6 +2,9 @@
 
 Held-out city: Kampala is never seen in training; validation for early stopping and threshold tuning uses
 spatial blocks of the training cities. Resumable: rerun the same command after an interruption.
+`--places drone` (default) is the shipped models' recipe (Banepa, Zanzibar); `--places all` adds Banepa east,
+Rio (satellite) and Dubai (satellite, coarse), whose mask-derived footprints teach pixels only
+(scripts/training_data.py). `--architecture` takes any network of core.choices.ARCHITECTURES.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from building_extractor.core.choices import ARCHITECTURES, ENCODERS  # noqa: E402
 from building_extractor.core.model_file import shipped_model_path, update_config  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
-from building_extractor.core.training import UNET_LOSSES, TrainingOptions, TrainingSource, make_trainer  # noqa: E402
+from building_extractor.core.training import UNET_LOSSES, TrainingOptions, make_trainer  # noqa: E402
+from scripts.training_data import ALL, DRONE, attribution, sources  # noqa: E402
 
 DESCRIPTION = ("Default building model of building_extractor: U-Net with an ImageNet-initialised EfficientNet-Lite0 "
                "encoder, trained at 0.3 m on drone orthophotos of Banepa (Nepal) and Zanzibar (Tanzania); Kampala "
@@ -24,14 +29,15 @@ MASKRCNN_DESCRIPTION = (
     "Default building instance model of building_extractor: Mask R-CNN with an FPN on EfficientNet-Lite0, the encoder "
     "initialised from the default U-Net, trained at 0.3 m on drone orthophotos of Banepa (Nepal) and Zanzibar "
     "(Tanzania); Kampala (Uganda) held out for testing. See MODELS.md.")
-ATTRIBUTION = ("Trained on OpenAerialMap imagery (CC-BY-4.0; Banepa: image 62d85d11d8499800053796c1; Zanzibar from "
-               "hotosm/fAIr-utilities sample data) with building footprints (c) OpenStreetMap contributors (ODbL).")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--architecture", choices=("unet", "maskrcnn"), default="unet")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="unet")
+    parser.add_argument("--encoder", choices=ENCODERS, default="efficientnet_lite0")
+    parser.add_argument("--places", choices=("drone", "all"), default="drone",
+                        help="drone: Banepa and Zanzibar (the shipped models); all: also Banepa east, Rio, Dubai")
     parser.add_argument("--output", help="default: building_extractor/models/default_<architecture>.safetensors")
     parser.add_argument("--checkpoints", help="default: build/train-default[-maskrcnn]")
     parser.add_argument("--epochs", type=int, default=80)
@@ -51,30 +57,32 @@ def main() -> None:
                         help="only re-tune the thresholds of the existing model file (OUTPUT) on the validation blocks")
     args = parser.parse_args()
     maskrcnn = args.architecture == "maskrcnn"
+    candidate = args.places != "drone" or args.encoder != "efficientnet_lite0" or not (maskrcnn or
+                                                                                      args.architecture == "unet")
+    if candidate and not (args.output and args.checkpoints):
+        parser.error("this trains a candidate, not the shipped recipe: give --output and --checkpoints")
     output = args.output or shipped_model_path(f"default_{args.architecture}.safetensors")
     checkpoints = args.checkpoints or str(ROOT / "build" / ("train-default-maskrcnn" if maskrcnn else "train-default"))
     init_model = args.init_model or (shipped_model_path() if maskrcnn else None)
-    data = Path(args.data)
-    sources = [
-        TrainingSource(str(data / "banepa" / "train.tif"), str(data / "banepa" / "buildings.geojson"), name="banepa"),
-        TrainingSource(str(data / "zanzibar" / "image_1.tif"), str(data / "zanzibar" / "buildings.geojson"),
-                       name="zanzibar_1"),
-        TrainingSource(str(data / "zanzibar" / "image_2.tif"), str(data / "zanzibar" / "buildings.geojson"),
-                       name="zanzibar_2"),
-    ]
+    places = DRONE if args.places == "drone" else ALL
+    training = sources(places, Path(args.data))
     options = TrainingOptions(epochs=args.epochs, steps_per_epoch=args.steps, chip_size=args.chip_size,
                               batch_size=args.batch or (4 if maskrcnn else 8),
                               learning_rate=args.learning_rate or (5e-4 if maskrcnn else 2e-3),
                               max_minutes=args.max_minutes, threads=args.threads, device=args.device,
                               patience=args.patience, architecture=args.architecture, init_model=init_model,
-                              touching_gaps=args.touching_gaps, loss=args.loss)
-    trainer = make_trainer(sources, options, output, checkpoint_dir=checkpoints, progress=SilentProgress(verbose=True))
+                              touching_gaps=args.touching_gaps, loss=args.loss, encoder=args.encoder)
+    trainer = make_trainer(training, options, output, checkpoint_dir=checkpoints, progress=SilentProgress(verbose=True))
     if args.retune:
         print("re-tuned", output, trainer.retune(output))
         return
     output = trainer.run()
-    update_config(output, name=f"default-{args.architecture}-efficientnet_lite0-0.3m",
-                  description=MASKRCNN_DESCRIPTION if maskrcnn else DESCRIPTION, attribution=ATTRIBUTION)
+    description = MASKRCNN_DESCRIPTION if maskrcnn else DESCRIPTION
+    if candidate:
+        description = (f"Candidate building model of building_extractor: {args.architecture} on {args.encoder}, "
+                       f"trained at 0.3 m on {', '.join(places)}; Kampala held out. See MODELS.md.")
+    update_config(output, name=f"default-{args.architecture}-{args.encoder}-0.3m", description=description,
+                  attribution=attribution(places))
     print("wrote", output)
 
 

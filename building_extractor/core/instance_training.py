@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Cancelled
+from .errors import BuildingExtractorError, Cancelled
 from .maskrcnn import detect, instance_targets, load_encoder_state, maskrcnn_config, paste_mask
 from .model_file import ModelConfig, load_model_file, read_config
 from .training import Trainer
@@ -98,6 +98,19 @@ class InstanceTrainer(Trainer):
 
     architecture = "maskrcnn"
     instances = True
+
+    def __init__(self, sources: list[Any], options: Any, output: str, **kwargs: Any) -> None:
+        """As :class:`Trainer`; sources whose labels merge touching buildings are left out (wrong instances)."""
+        kept = [s for s in sources if s.separate_buildings]
+        if sources and not kept:
+            raise BuildingExtractorError("Mask R-CNN learns one polygon per building, but every training source "
+                                         "merges touching buildings (labels from masks); give footprints drawn "
+                                         "building by building.")
+        super().__init__(kept, options, output, **kwargs)
+        for source in sources:
+            if not source.separate_buildings:
+                self.progress.info(f"{source.name or source.raster}: labels merge touching buildings; not used "
+                                   "for Mask R-CNN.")
 
     def _config(self) -> ModelConfig:
         o = self.options

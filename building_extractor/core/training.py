@@ -33,12 +33,21 @@ UNET_TILE_SIZE, UNET_OVERLAP = 1024, 160
 
 @dataclass
 class TrainingSource:
-    """One training raster with its footprints and, optionally, the polygon of the labelled area."""
+    """One training raster with its footprints and, optionally, the polygon of the labelled area.
+
+    ``share`` is the fraction of training chips drawn from this raster; the rasters without one share the rest
+    in proportion to their area (all of it when no raster has a share).
+    ``separate_buildings`` False marks labels that merge touching buildings (footprints vectorized from masks):
+    they teach pixels only, so no instance (Mask R-CNN) targets and no validation blocks come from them, as
+    building-level scores and split tuning need one footprint per building.
+    """
 
     raster: str
     footprints: str
     area: str | None = None
     name: str = ""
+    share: float | None = None
+    separate_buildings: bool = True
 
 
 @dataclass
@@ -103,6 +112,7 @@ class _Place:
 
     def __init__(self, source: TrainingSource, gsd_m: float, band_count: int) -> None:
         self.name = source.name or Path(source.raster).stem
+        self.source = source
         self.raster = RasterSource(source.raster, gsd_m, band_count=band_count)
         grid = self.raster.grid
         left, top = grid.transform * (0, 0)
@@ -159,6 +169,19 @@ class _Place:
             lt = torch.from_numpy(label)[None, None].float()
             label = F.interpolate(lt, size=(out_size, out_size), mode="nearest")[0, 0].numpy().astype(label.dtype)
         return image.astype(np.float32), label
+
+
+def chip_shares(places: list[_Place]) -> np.ndarray:
+    """The probability of drawing a chip from each place: its ``share``, or the rest in proportion to area."""
+    areas = np.array([p.raster.grid.width * p.raster.grid.height for p in places], float)
+    fixed = np.array([p.source.share if p.source.share is not None else np.nan for p in places], float)
+    free = np.isnan(fixed)
+    rest = max(0.0, 1.0 - float(np.nansum(fixed))) if free.any() else 0.0
+    shares = np.where(free, rest * areas / max(float(areas[free].sum()), 1.0), fixed)
+    if shares.sum() <= 0:
+        raise BuildingExtractorError("The training sources' shares leave nothing to draw chips from; give at "
+                                     "least one source a share above 0.")
+    return shares / shares.sum()
 
 
 def split_blocks(place: _Place, block: int, fraction: float, rng: random.Random) -> None:
@@ -451,7 +474,8 @@ class Trainer:
         val_places = [_Place(s, config.gsd_m, config.band_count) for s in self.validation]
         if not val_places:
             for place in places:
-                split_blocks(place, o.block_size, o.val_fraction, rng)
+                if place.source.separate_buildings:
+                    split_blocks(place, o.block_size, o.val_fraction, rng)
         return places, self._validation_chips(places, val_places, mean)
 
     def retune(self, model_path: str) -> dict[str, Any]:
@@ -538,7 +562,7 @@ class Trainer:
                    ) -> tuple[np.ndarray, np.ndarray]:
         """A chip at a random place outside the validation blocks, with GSD jitter; not augmented."""
         size = self.options.chip_size
-        weights = np.array([p.raster.grid.width * p.raster.grid.height for p in places], float)
+        weights = chip_shares(places)
         for _ in range(100):
             place = places[int(rng.choice(len(places), p=weights / weights.sum()))]
             scale = float(np.exp(rng.uniform(math.log(0.85), math.log(1.18))))  # GSD jitter

@@ -17,6 +17,7 @@ from building_extractor.core.training import (
     TrainingOptions,
     TrainingSource,
     _Place,
+    chip_shares,
     split_blocks,
     touching_seams,
 )
@@ -282,3 +283,34 @@ def test_no_room_for_validation_blocks_fails_unless_fraction_is_zero(kampala, tm
     config = read_config(output)
     assert config.metrics == {} and config.threshold == 0.5 and config.training["epochs_run"] == 2
     assert any("No validation data" in w for w in progress.warnings)
+
+
+def test_source_shares_of_chips_and_mask_derived_labels_stay_out_of_validation_and_instances(kampala,
+                                                                                                tmp_path) -> None:
+    """A source of share 0 gives no chips; one whose labels merge buildings gives no validation blocks and
+    is left out of Mask R-CNN training."""
+    from building_extractor.core.instance_training import InstanceTrainer
+
+    merged = TrainingSource(kampala["val"].raster, kampala["val"].footprints, name="merged", share=0.0,
+                            separate_buildings=False)
+    trainer = Trainer([kampala["train"], merged], tiny_options(chip_size=64, block_size=64, chip_pool=0),
+                      str(tmp_path / "m.safetensors"))
+    trainer.config = None
+    from building_extractor.core.model_file import ModelConfig
+
+    places, _ = trainer._open_places(ModelConfig(gsd_m=0.6), np.full(3, 0.5, np.float32))
+    assert places[0].val_blocks and not places[1].val_blocks
+    drawn = []
+    for place in places:
+        read_chip = place.read_chip
+        place.read_chip = lambda *args, _p=place, _r=read_chip: drawn.append(_p.name) or _r(*args)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        trainer._draw_chip(places, np.full(3, 0.5, np.float32), rng)
+    assert drawn == ["train"] * 6
+    merged.share = 0.25
+    assert chip_shares(places).tolist() == [0.75, 0.25]
+    instances = InstanceTrainer([kampala["train"], merged], tiny_options(architecture="maskrcnn"), "m.safetensors")
+    assert [s.name for s in instances.sources] == ["train"]
+    with pytest.raises(BuildingExtractorError, match="every training source merges touching buildings"):
+        InstanceTrainer([merged], tiny_options(architecture="maskrcnn"), "m.safetensors")
