@@ -35,6 +35,9 @@ WORKDIR = os.environ.get("BE_WORKDIR", ".")
 TIMEOUT_S = float(os.environ.get("BE_TIMEOUT", "240"))
 EXTRACT_CALLS = []  # one entry per extract_buildings call: which thread ran the model
 KEEP = []  # dialogs stay referenced until QGIS quits
+SEEN_LAYERS = set()  # temporary output layers already reported (each scenario reports its new ones)
+SHOWN = ("RESOLUTION", "TILE_SIZE", "OVERLAP", "THRESHOLD", "SPLIT_THRESHOLD", "SCORE_THRESHOLD", "MIN_AREA",
+         "SIMPLIFY", "DEVICE")
 
 
 def _write_report() -> None:
@@ -126,6 +129,7 @@ def _expand(tree, index) -> None:
 def _inspect_registry() -> None:
     provider = QgsApplication.processingRegistry().providerById(PROVIDER_ID)
     REPORT["plugin_loaded"] = PROVIDER_ID in plugins
+    REPORT["plugin_file"] = getattr(sys.modules.get(PROVIDER_ID), "__file__", None)
     REPORT["provider"] = provider is not None
     if provider is None:
         return
@@ -202,22 +206,39 @@ def _log_text(dialog) -> str:
     return edits[0].toPlainText() if edits else ""
 
 
+def _red_lines(dialog) -> list[str]:
+    """The log lines the dialog shows in red (feedback.reportError, QGIS's own "not correctly generated")."""
+    import re
+
+    edits = [w for w in dialog.findChildren(QTextEdit) if w.objectName() == "txtLog"]
+    html = edits[0].toHtml() if edits else ""
+    spans = re.findall(r'<span[^>]*color:(?:#ff0000|red)[^>]*>(.*?)</span>', html, re.S)
+    return [re.sub(r"<[^>]+>", " ", span).strip() for span in spans]
+
+
+def _describe_layer(layer) -> dict:
+    extent = layer.extent()
+    return {"valid": layer.isValid(), "feature_count": layer.featureCount(), "crs": layer.crs().authid(),
+            "extent": [extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()]}
+
+
 def _describe_output(path: str) -> dict:
-    """Feature count and extent of an output file, and the style of the project layer that shows it."""
+    """Feature count and extent of an output file (or, for "TEMPORARY_OUTPUT", of the temporary layer QGIS
+    added), and the style of the project layer that shows it."""
+    temporary = path == "TEMPORARY_OUTPUT"
     info = {"path": path, "exists": os.path.exists(path)}
     if info["exists"]:
-        layer = QgsVectorLayer(path, "check", "ogr")
-        info["valid"] = layer.isValid()
-        info["feature_count"] = layer.featureCount()
-        extent = layer.extent()
-        info["extent"] = [extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()]
-        info["crs"] = layer.crs().authid()
+        info.update(_describe_layer(QgsVectorLayer(path, "check", "ogr")))
     info["project_layers"] = []
     for layer in QgsProject.instance().mapLayers().values():
-        if layer.source().split("|")[0] != path:
+        if temporary and layer.providerType() == "memory" and layer.id() not in SEEN_LAYERS:
+            info.update(_describe_layer(layer), exists=True)
+            SEEN_LAYERS.add(layer.id())
+        elif temporary or layer.source().split("|")[0] != path:
             continue
         renderer = layer.renderer()
-        entry = {"name": layer.name(), "renderer": renderer.type() if renderer else None}
+        entry = {"name": layer.name(), "renderer": renderer.type() if renderer else None,
+                 "provider": layer.providerType()}
         if renderer is not None and renderer.type() == "graduatedSymbol":
             entry["class_attribute"] = renderer.classAttribute()
             entry["classes"] = len(renderer.ranges())
@@ -243,16 +264,20 @@ def dialog_scenario(key: str = "dialog", algorithm_id: str = ALGORITHM) -> None:
 
     ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)
     sample = os.environ["BE_SAMPLE"]
-    output = os.path.join(WORKDIR, f"{key}_buildings.gpkg")
+    output = "TEMPORARY_OUTPUT"  # the dialog's default, "[Create temporary layer]": only INPUT is chosen
     layer = _project_raster(sample)
     report = REPORT[key] = {"input": sample, "output": output, "input_layer_valid": bool(layer and
                                                                                          layer.isValid())}
     algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
     report["no_threading_flag"] = bool(algorithm.flags() & algorithm.FlagNoThreading)
-    dialog = processing.createAlgorithmDialog(algorithm_id, {"INPUT": layer, "OUTPUT": output})
+    dialog = processing.createAlgorithmDialog(algorithm_id, {"INPUT": layer})
     KEEP.append(dialog)
     dialog.show()
     dialog.setGeometry(150, 60, 980, 720)  # after show(): QGIS restores the last dialog's geometry on show
+    values = dialog.createProcessingParameters()  # what Run will pass: the values the dialog shows
+    report["shown"] = {name: str(values[name]) for name in SHOWN if name in values}
+    report["labels"] = {p.name(): p.description() for p in algorithm.parameterDefinitions()}
+    report["output_value"] = str(values.get("OUTPUT").sink.staticValue()) if "OUTPUT" in values else None
     started = time.monotonic()
 
     def finished(successful: bool, results: dict) -> None:
@@ -267,6 +292,7 @@ def dialog_scenario(key: str = "dialog", algorithm_id: str = ALGORITHM) -> None:
     def after() -> None:
         try:
             report["log"] = _log_text(dialog)
+            report["red_lines"] = _red_lines(dialog)
             report.update(_describe_output(output))
             dialog.showLog()
             report["screenshot_saved"] = _save(dialog.grab().toImage(), key)
@@ -289,6 +315,7 @@ def batch_scenario() -> None:
     inputs = [p for p in os.environ["BE_BATCH_INPUTS"].split(os.pathsep) if p]
     outputs = [os.path.join(WORKDIR, f"batch_{i + 1}_{os.path.splitext(os.path.basename(p))[0]}.gpkg")
                for i, p in enumerate(inputs)]
+    outputs[-1] = "TEMPORARY_OUTPUT"  # a temporary layer from the batch dialog too
     report = REPORT["batch"] = {"inputs": inputs, "outputs": outputs}
     dialog = BatchAlgorithmDialog(QgsApplication.processingRegistry().createAlgorithmById(ALGORITHM),
                                   parent=iface.mainWindow())
@@ -327,6 +354,7 @@ def batch_scenario() -> None:
     def after(parameters_picture: QImage) -> None:
         try:
             report["log"] = _log_text(dialog)
+            report["red_lines"] = _red_lines(dialog)
             report["rows"] = [_describe_output(path) for path in outputs]
             dialog.showLog()
             report["screenshot_saved"] = _save(_stack(parameters_picture, dialog.grab().toImage()), "batch")

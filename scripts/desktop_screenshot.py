@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,14 +31,18 @@ SAMPLE = ROOT / "data" / "sample" / "banepa_sample.tif"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def desktop_env(profiles: Path) -> dict[str, str]:
-    """Environment for QGIS desktop: our staged plugin, the venv's packages, no host profile."""
+def desktop_env(profiles: Path, from_zip: bool = False) -> dict[str, str]:
+    """Environment for QGIS desktop: the venv's packages, no host profile, and our staged plugin (or, from_zip,
+    only the copy installed in the profile)."""
     env = dict(os.environ)
     env.pop("QT_QPA_PLATFORM", None)  # a real X display (Xvfb), not offscreen
     env.pop("QGIS_CUSTOM_CONFIG_PATH", None)  # pytest-qgis sets it; --profiles-path says where ours is
-    env["QGIS_PLUGINPATH"] = str(ROOT / "build" / "plugins")
+    env.pop("QGIS_PLUGINPATH", None)
     site = sorted((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "build" / "plugins"), *map(str, site)])
+    plugin_paths = [] if from_zip else [str(ROOT / "build" / "plugins")]
+    if not from_zip:
+        env["QGIS_PLUGINPATH"] = str(ROOT / "build" / "plugins")
+    env["PYTHONPATH"] = os.pathsep.join([*plugin_paths, *map(str, site)])
     env["PYTHONFAULTHANDLER"] = "1"  # a crash prints the Python stack of every thread to stderr
     env["XDG_RUNTIME_DIR"] = str(profiles / "runtime")
     (profiles / "runtime").mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -56,6 +61,18 @@ def write_profile(profiles: Path) -> None:
     )
 
 
+def install_from_zip(profiles: Path, dist: Path) -> Path:
+    """Build the plugin zip and unpack it into the profile's python/plugins, as "Install from ZIP" does."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "stage.py"), "--quiet", "--zip", "--dist", str(dist)],
+                   check=True)
+    [archive] = dist.glob("building_extractor-*.zip")
+    plugins = profiles / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(plugins)
+    return plugins / "building_extractor"
+
+
 def make_batch_inputs(directory: Path, shared_data: Path = SHARED_DATA) -> list[Path]:
     """The shipped sample and two small crops of the Kampala images (EPSG:3857), for the batch dialog."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -69,11 +86,12 @@ def make_batch_inputs(directory: Path, shared_data: Path = SHARED_DATA) -> list[
 
 
 def run_desktop(scenarios: list[str], screenshots: Path, workdir: Path, batch_inputs: list[Path] = (),
-                timeout: float = 300.0, scenario_timeout: float = 180.0) -> dict:
+                timeout: float = 300.0, scenario_timeout: float = 180.0, from_zip: bool = False) -> dict:
     """Run QGIS desktop with the probe playing ``scenarios``; return its report (RuntimeError on failure).
 
     ``timeout`` bounds the whole QGIS session (its process group is killed past it); ``scenario_timeout``
     is the probe's own watchdog per scenario, which still reports what happened when a run hangs.
+    ``from_zip``: a fresh profile with the plugin installed from `make zip`'s zip, as a new user has it.
     """
     subprocess.run([sys.executable, str(ROOT / "scripts" / "stage.py"), "--quiet"], check=True)
     if shutil.which("xvfb-run") is None:
@@ -84,9 +102,10 @@ def run_desktop(scenarios: list[str], screenshots: Path, workdir: Path, batch_in
     profiles = ROOT / "build" / "qgis-desktop"
     shutil.rmtree(profiles, ignore_errors=True)
     write_profile(profiles)
+    installed = install_from_zip(profiles, workdir / "dist") if from_zip else None
     report_path = workdir / "desktop_report.json"
     report_path.unlink(missing_ok=True)
-    env = desktop_env(profiles)
+    env = desktop_env(profiles, from_zip)
     env.update(BE_SCENARIOS=",".join(scenarios), BE_SCREENSHOTS=str(screenshots), BE_WORKDIR=str(workdir),
                BE_REPORT=str(report_path), BE_TIMEOUT=str(scenario_timeout), BE_SAMPLE=str(SAMPLE),
                BE_BATCH_INPUTS=os.pathsep.join(str(Path(p).resolve()) for p in batch_inputs))
@@ -110,6 +129,7 @@ def run_desktop(scenarios: list[str], screenshots: Path, workdir: Path, batch_in
                            f"stdout:\n{stdout[-3000:]}\nstderr:\n{stderr[-3000:]}")
     report = json.loads(report_path.read_text())
     report["qgis_returncode"] = proc.returncode
+    report["installed_from"] = str(installed) if installed else None
     if proc.returncode != 0:
         report["errors"].append(f"QGIS exited with status {proc.returncode} (crash?); stderr:\n{stderr[:3000]}\n…\n"
                                 f"{stderr[-1500:]}")

@@ -1,4 +1,5 @@
-"""Real QGIS desktop under Xvfb: the provider in the Toolbox, the algorithm dialog and the batch dialog.
+"""Real QGIS desktop under Xvfb, a fresh profile with the plugin installed from the zip: the provider in the
+Toolbox, the algorithm dialogs run with their defaults (temporary output) and the batch dialog.
 
 One QGIS session (scripts/desktop_screenshot.py, probe scripts/desktop_probe.py) plays all three scenarios
 like a user would: the algorithm dialog's Run button runs extract_buildings_unet as a QGIS task on a worker
@@ -48,7 +49,7 @@ def desktop(tmp_path_factory) -> dict:
         with pytest.MonkeyPatch.context() as patch:  # post-processing in worker processes spawned from QGIS
             patch.setenv(WORKERS_VARIABLE, "2")
             report = script.run_desktop(scenarios, base / "screenshots", base / "work", batch_inputs,
-                                        timeout=480, scenario_timeout=150)
+                                        timeout=480, scenario_timeout=150, from_zip=True)
     except RuntimeError as exc:  # QGIS hung past the timeout or died without a report
         pytest.fail(str(exc))
     report["screenshots"] = base / "screenshots"
@@ -79,11 +80,24 @@ def assert_same_count(count: int, reference: int) -> None:
 
 
 def assert_styled_layer(part: dict) -> None:
-    """QGIS loaded the output into the project once, graded by confidence (outputs.style_by_confidence)."""
+    """QGIS loaded the output into the project once, in the fixed confidence classes (outputs.style_by_confidence)."""
+    from building_extractor.processing.outputs import CONFIDENCE_CLASSES
+
     layers = part["project_layers"]
     assert len(layers) == 1, layers
     assert layers[0]["renderer"] == "graduatedSymbol" and layers[0]["class_attribute"] == "confidence", layers
-    assert layers[0]["classes"] >= 2 and len(layers[0]["colours"]) >= 2, layers
+    assert layers[0]["colours"] == sorted(colour for _, _, colour, _ in CONFIDENCE_CLASSES), layers
+
+
+def assert_default_run(dialog: dict) -> None:
+    """Only INPUT chosen: the output is "[Create temporary layer]", named after the input, and the dialog shows
+    the values the run uses (the shipped model's), under short labels."""
+    assert dialog["output_value"] == "TEMPORARY_OUTPUT", dialog["output_value"]
+    [layer] = dialog["project_layers"]
+    assert layer["provider"] == "memory" and layer["name"] == "banepa_sample buildings", layer
+    assert dialog["shown"]["TILE_SIZE"] in ("1024", "512") and dialog["shown"]["RESOLUTION"] == "0.3", dialog["shown"]
+    assert all(len(label) <= 24 for label in dialog["labels"].values()), dialog["labels"]
+    assert dialog["red_lines"] == [], dialog["red_lines"]
 
 
 def assert_picture(path: Path, min_width: int, min_height: int) -> None:
@@ -106,6 +120,7 @@ def test_desktop_toolbox_shows_the_provider_with_icon_and_groups(desktop, qgis_a
     assert "Install dependencies…" in desktop["plugin_menu"].get("Building Extractor", []), desktop["plugin_menu"]
     assert desktop["provider_in_toolbox"], desktop["toolbox_rows"]
     assert desktop["provider_icon"]
+    assert desktop["installed_from"] and desktop["plugin_file"].startswith(desktop["installed_from"]), desktop
     assert {f"building_extractor:{a}" for a in ALGORITHM_IDS} <= set(desktop["algorithms"])
     assert len(desktop["groups"]) >= 2
     assert desktop["screenshot_saved"]
@@ -126,6 +141,8 @@ def test_algorithm_dialog_runs_the_model_on_a_qgis_worker_thread(desktop, refere
     assert dialog["exists"] and dialog["valid"] and dialog["crs"] == "EPSG:4326", dialog
     assert_same_count(dialog["feature_count"], reference_count(dialog["input"]))
     assert_styled_layer(dialog)
+    assert_default_run(dialog)
+    assert dialog["shown"]["THRESHOLD"] == "0.5" and dialog["shown"]["SPLIT_THRESHOLD"] == "0.98", dialog["shown"]
     assert "Execution completed" in dialog["log"] and "buildings written" in dialog["log"]
     assert_post_processed_in_workers(dialog["log"], 1)
     assert_clean_log(dialog["log"])
@@ -143,6 +160,7 @@ def test_mask_rcnn_dialog_runs_on_a_qgis_worker_thread(desktop):
     assert dialog["exists"] and dialog["valid"] and dialog["crs"] == "EPSG:4326", dialog
     assert dialog["feature_count"] > 10
     assert_styled_layer(dialog)
+    assert_default_run(dialog)
     assert "Execution completed" in dialog["log"] and "buildings written" in dialog["log"]
     assert_clean_log(dialog["log"])
     assert_picture(desktop["screenshots"] / "dialog_maskrcnn.png", 700, 500)
@@ -160,6 +178,8 @@ def test_batch_dialog_gives_each_raster_its_own_layer(desktop, reference_count):
     assert len(set(batch["outputs"])) == 3
     assert len(batch["extract_calls"]) == 3
     assert_clean_log(batch["log"])
+    assert batch["red_lines"] == [], batch["red_lines"]
+    assert batch["outputs"][-1] == "TEMPORARY_OUTPUT"  # the last row makes a temporary layer
     assert batch["log"].count("buildings written") == 3
     assert_post_processed_in_workers(batch["log"], 3)
     for raster, row in zip(batch["inputs"], batch["rows"]):

@@ -185,7 +185,12 @@ def resolve_device(name: str) -> Any:
 
     name = (name or "auto").lower()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available(torch) else "cpu")
+    if name == "mps":
+        if not _mps_available(torch):
+            raise DeviceError(f"DEVICE=mps was asked for, but torch {torch.__version__} sees no Apple GPU. "
+                              "Use DEVICE=auto or cpu.")
+        return torch.device("mps")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise DeviceError(
@@ -195,4 +200,9 @@ def resolve_device(name: str) -> Any:
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
-    raise DeviceError(f"Unknown DEVICE {name!r}; use auto, cpu or cuda.")
+    raise DeviceError(f"Unknown DEVICE {name!r}; use auto, cpu, cuda or mps.")
+
+
+def _mps_available(torch: Any) -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())

@@ -19,11 +19,11 @@ from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.dependencies import INSTALLER_ALGORITHM, install_hint, missing_for
+from ..core.devices import available_devices
 from ..core.errors import BuildingExtractorError
 from .help_texts import HELP_TEXTS
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def plugin_icon() -> QIcon:
@@ -167,26 +167,39 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         return True
 
     # Shared parameter factories -------------------------------------------------------------
-    def add_model_parameter(self, name: str, description: str, optional: bool = True) -> None:
-        self.addParameter(QgsProcessingParameterFile(
+    def add_model_parameter(self, name: str, description: str, optional: bool = True, help_text: str = "") -> None:
+        self.add(QgsProcessingParameterFile(
             name, self.tr(description), behavior=QgsProcessingParameterFile.File, extension="safetensors",
-            optional=optional))
+            optional=optional), help_text)
 
     def add_device_parameters(self, device: str, batch_size: str, default_batch: int) -> None:
         self.addParameter(self.device_parameter(device))
-        batch = QgsProcessingParameterNumber(batch_size, self.tr("Batch size (tiles per forward pass)"),
-                                             QgsProcessingParameterNumber.Integer, default_batch,
-                                             minValue=1, maxValue=256)
-        self.add_advanced(batch)
+        batch = QgsProcessingParameterNumber(batch_size, self.tr("Batch size"), QgsProcessingParameterNumber.Integer,
+                                             default_batch, minValue=1, maxValue=256)
+        self.add(batch, "Tiles per forward pass. More can be faster on a GPU and needs more memory.", advanced=True)
 
     def device_parameter(self, name: str) -> QgsProcessingParameterEnum:
-        """DEVICE as a static-string enum: scripts pass auto / cpu / cuda, not an index."""
-        return QgsProcessingParameterEnum(name, self.tr("Device (auto = GPU when available)"), options=list(DEVICES),
-                                          defaultValue="auto", usesStaticStrings=True)
+        """DEVICE as a static-string enum of the devices this machine has (core.devices.available_devices):
+        scripts pass auto / cpu / cuda / mps, not an index."""
+        parameter = QgsProcessingParameterEnum(name, self.tr("Device"), options=available_devices(),
+                                               defaultValue="auto", usesStaticStrings=True)
+        parameter.setHelp(self.tr("auto: the GPU when there is one, else the CPU. Only the devices found on this "
+                                  "machine are listed."))
+        return parameter
+
+    def add(self, parameter: QgsProcessingParameterDefinition, help_text: str = "", advanced: bool = False,
+            decimals: int | None = None) -> None:
+        """Add a parameter with its help (the dialog's tooltip; labels stay short) and display decimals."""
+        if help_text:
+            parameter.setHelp(self.tr(help_text))
+        if decimals is not None:  # QGIS shows 6 decimals ("4.000000") unless told otherwise
+            parameter.setMetadata({**parameter.metadata(), "widget_wrapper": {"decimals": decimals}})
+        if advanced:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(parameter)
 
     def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
-        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(parameter)
+        self.add(parameter, advanced=True)
 
 
 def installer_available() -> bool:

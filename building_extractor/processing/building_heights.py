@@ -25,6 +25,7 @@ from qgis.core import (
 from ..core.heights import STATISTICS, block_surfaces, building_heights, cityjson_lod1
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
 from .compat import FieldType
+from .outputs import style_blocks, style_heights
 from .shapely_bridge import extend_fields, from_shapely, metric_crs, to_shapely
 
 ROOF_STATISTICS = ("height_median", "height_mean", "height_p90", "height_max")
@@ -47,6 +48,10 @@ class BuildingHeights(BaseAlgorithm):
     OUTPUT = "OUTPUT"
     OUTPUT_3D = "OUTPUT_3D"
     CITYJSON = "CITYJSON"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._styles: list[tuple] = []  # set by processAlgorithm, read by postProcessAlgorithm
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 - QGIS API name
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -133,6 +138,7 @@ class BuildingHeights(BaseAlgorithm):
         feedback.pushInfo(self.tr(f"{len(stats) - missing} of {len(stats)} buildings have heights; {missing} "
                                   "have no valid height pixel (outside the raster, nodata or too small)."))
         results = {self.OUTPUT: dest_id}
+        self._styles = [(style_heights, dest_id, roof)]
         blocks = [(f, s, m) for f, s, m in zip(features, stats, metric) if s.pixel_count and m is not None]
         results.update(self._write_3d(parameters, context, fields, rows, features, stats, roof, crs))
         cityjson = self.parameterAsFileOutput(parameters, self.CITYJSON, context)
@@ -166,7 +172,14 @@ class BuildingHeights(BaseAlgorithm):
             out.setGeometry(from_shapely(MultiPolygon(faces)))
             out.setAttributes(attributes)
             sink.addFeature(out, QgsFeatureSink.FastInsert)
+        self._styles.append((style_blocks, dest_id))
         return {self.OUTPUT_3D: dest_id}
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 - QGIS API name
+        """Heights graduated (and extruded in the 3D view) by the roof statistic; blocks at their own Z."""
+        for style, layer_id, *args in self._styles:
+            style(layer_id, context, *args)
+        return {}
 
 
 def _transformed(geometry, transform):

@@ -33,26 +33,33 @@ class ExtractBuildingsMaskRcnn(ExtractBuildingsUnet):
     SCORE_THRESHOLD, MASK_THRESHOLD, NMS_IOU = "SCORE_THRESHOLD", "MASK_THRESHOLD", "NMS_IOU"
     DEFAULT_MODEL_FILE = "default_maskrcnn.safetensors"
 
+    MODEL_VALUES = {"RESOLUTION": "gsd_m", "TILE_SIZE": "tile_size", "OVERLAP": "overlap",
+                    "SCORE_THRESHOLD": "threshold", "MASK_THRESHOLD": "mask_threshold", "NMS_IOU": "nms_iou"}
+
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 - QGIS API name
         number = QgsProcessingParameterNumber
         self._add_reading_parameters()
-        self.addParameter(number(self.SCORE_THRESHOLD, self.tr("Detection score threshold (empty: the model's tuned "
-                                                               "value)"), number.Double, None, optional=True,
-                                 minValue=0.01, maxValue=0.99))
-        self.add_advanced(number(self.MASK_THRESHOLD, self.tr("Mask probability threshold (empty: the model's)"),
-                                 number.Double, None, optional=True, minValue=0.01, maxValue=0.99))
-        self.add_advanced(number(self.NMS_IOU, self.tr("Duplicate removal: polygon IoU above which the lower-scored "
-                                                       "building is dropped (empty: the model's)"), number.Double,
-                                 None, optional=True, minValue=0.01, maxValue=0.99))
+        self.add(number(self.SCORE_THRESHOLD, self.tr("Score threshold"), number.Double,
+                        self.model_value(self.SCORE_THRESHOLD), optional=True, minValue=0.01, maxValue=0.99),
+                 "Detections scoring below this are dropped. The default is the model's tuned value; lower it to "
+                 "find more buildings, raise it for fewer false ones.", decimals=2)
+        self.add(number(self.MASK_THRESHOLD, self.tr("Mask threshold"), number.Double,
+                        self.model_value(self.MASK_THRESHOLD), optional=True, minValue=0.01, maxValue=0.99),
+                 "Mask probability above which a pixel belongs to the building. The default is the model's.",
+                 advanced=True, decimals=2)
+        self.add(number(self.NMS_IOU, self.tr("Duplicate IoU"), number.Double, self.model_value(self.NMS_IOU),
+                        optional=True, minValue=0.01, maxValue=0.99),
+                 "Of two buildings overlapping more than this (polygon IoU), the lower-scored one is dropped. "
+                 "The default is the model's.", advanced=True, decimals=2)
         self._add_polygon_parameters()
         self._add_output_parameters()
 
     def _buildings(self, parameters: dict, context: Any, raster: Any, progress: Any, run: Any) -> tuple[Any, dict]:
         options = InstanceOptions(
             **self._reading_options(parameters, context),
-            score_threshold=self._optional_number(parameters, self.SCORE_THRESHOLD, context),
-            mask_threshold=self._optional_number(parameters, self.MASK_THRESHOLD, context),
-            nms_iou=self._optional_number(parameters, self.NMS_IOU, context),
+            score_threshold=self._model_number(parameters, self.SCORE_THRESHOLD, context),
+            mask_threshold=self._model_number(parameters, self.MASK_THRESHOLD, context),
+            nms_iou=self._model_number(parameters, self.NMS_IOU, context),
             post=PostProcessOptions(min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
                                     simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context)),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import os
 import time
@@ -29,6 +31,7 @@ from qgis.core import (
 )
 
 from ..core.choices import extract_algorithm, task_label, task_of
+from ..core.devices import device_problem
 from ..core.errors import BuildingExtractorError
 from ..core.model_file import read_config, shipped_model_path
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
@@ -76,68 +79,100 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         super().__init__()
         self.output_id: str | None = None
 
+    # Parameters whose default is the model's own value: parameter -> ModelConfig field
+    MODEL_VALUES = {"RESOLUTION": "gsd_m", "TILE_SIZE": "tile_size", "OVERLAP": "overlap", "THRESHOLD": "threshold",
+                    "SPLIT_THRESHOLD": "seed_threshold"}
+
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 - QGIS API name
         number = QgsProcessingParameterNumber
         self._add_reading_parameters()
-        self.add_advanced(number(self.THRESHOLD, self.tr("Building probability threshold (empty: the model's tuned "
-                                                         "value)"), number.Double, None, optional=True,
-                                 minValue=0.01, maxValue=0.99))
-        self.add_advanced(number(self.SPLIT_THRESHOLD, self.tr("Split touching buildings at cores above this "
-                                                               "probability (empty: the model's; 0: never split)"),
-                                 number.Double, None, optional=True, minValue=0.0, maxValue=0.999))
+        self.add(number(self.THRESHOLD, self.tr("Building threshold"), number.Double, self.model_value(self.THRESHOLD),
+                        optional=True, minValue=0.01, maxValue=0.99),
+                 "Pixels with a building probability above this are buildings. The default is the model's tuned "
+                 "value; lower it to find more buildings, raise it for fewer false ones.", advanced=True, decimals=2)
+        self.add(number(self.SPLIT_THRESHOLD, self.tr("Split threshold"), number.Double,
+                        self.model_value(self.SPLIT_THRESHOLD), optional=True, minValue=0.0, maxValue=0.999),
+                 "Touching buildings are split where a blob holds several cores above this probability. The default "
+                 "is the model's; 0 never splits.", advanced=True, decimals=3)
         self._add_polygon_parameters()
-        self.add_advanced(number(self.FILL_HOLES, self.tr("Fill holes smaller than (m²)"), number.Double, 4.0,
-                                 minValue=0.0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.REGULARIZE, self.tr("Regularize footprints (straight walls, LOD0)"), options=list(REGULARIZE_MODES),
-            defaultValue="none", usesStaticStrings=True))
+        self.add(number(self.FILL_HOLES, self.tr("Fill holes below (m²)"), number.Double, 4.0, minValue=0.0),
+                 "Holes smaller than this inside a building are filled.", advanced=True, decimals=1)
+        self.add(QgsProcessingParameterEnum(
+            self.REGULARIZE, self.tr("Regularize"), options=list(REGULARIZE_MODES), defaultValue="none",
+            usesStaticStrings=True), "Straighten walls (LOD0 footprints): right_angles keeps right angles, "
+                                     "none keeps the traced outline.")
         self._add_output_parameters()
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_PROBABILITY, self.tr("Building probability (0-255)"), optional=True,
-            createByDefault=False))
+        self.add(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PROBABILITY, self.tr("Probability raster"), optional=True, createByDefault=False),
+            "Optional GeoTIFF of the building probability (0-255) at the processing resolution.")
 
     def _add_reading_parameters(self) -> None:
         """INPUT, EXTENT, BANDS, MODEL, RESOLUTION, DEVICE, BATCH_SIZE, TILE_SIZE, OVERLAP (shared by both models)."""
         number = QgsProcessingParameterNumber
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster (RGB imagery)")))
-        self.addParameter(QgsProcessingParameterExtent(
-            self.EXTENT, self.tr("Extent to process (empty: the whole layer; required for XYZ tile layers)"),
-            optional=True))
-        self.add_advanced(QgsProcessingParameterBand(
-            self.BANDS, self.tr("Bands (default: red, green, blue by colour interpretation, else the first 3)"),
-            parentLayerParameterName=self.INPUT, optional=True, allowMultiple=True))
-        self.add_model_parameter(self.MODEL, "Model file (empty: default model shipped with the plugin)")
-        self.addParameter(number(self.RESOLUTION,
-                                 self.tr("Processing resolution in m/px (empty: the model's; 0: native)"),
-                                 number.Double, None, optional=True, minValue=0.0))
+        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Image")),
+                 "An RGB aerial, drone or satellite image: any raster layer QGIS shows, also XYZ and WMS/WMTS "
+                 "basemaps (then set Extent).")
+        self.add(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True),
+                 "Area to process. Empty: the whole layer. Required for XYZ tile layers.")
+        self.add(QgsProcessingParameterBand(self.BANDS, self.tr("Bands"), parentLayerParameterName=self.INPUT,
+                                            optional=True, allowMultiple=True),
+                 "Red, green and blue bands. Empty: found by colour interpretation, else the first three.",
+                 advanced=True)
+        self.add_model_parameter(self.MODEL, "Model file",
+                                 help_text="A .safetensors model written by Train model. Empty: the model shipped "
+                                           "with the plugin. With another model, values left at their defaults "
+                                           "below follow that model's own values.")
+        self.add(number(self.RESOLUTION, self.tr("Resolution (m/px)"), number.Double,
+                        self.model_value(self.RESOLUTION), optional=True, minValue=0.0),
+                 "Ground resolution the image is read at. The default is the model's; 0 reads the image at its "
+                 "native pixel size.", decimals=2)
         self.add_device_parameters(self.DEVICE, self.BATCH_SIZE, self.DEFAULT_BATCH_SIZE)
-        self.add_advanced(number(self.TILE_SIZE, self.tr("Tile size in px (empty: the model's)"), number.Integer,
-                                 None, optional=True, minValue=32, maxValue=8192))
-        self.add_advanced(number(self.OVERLAP, self.tr("Tile overlap in px, or a fraction of the tile below 1 "
-                                                       "(empty: the model's)"), number.Double, None, optional=True,
-                                 minValue=0.0))
+        self.add(number(self.TILE_SIZE, self.tr("Tile size (px)"), number.Integer, self.model_value(self.TILE_SIZE),
+                        optional=True, minValue=32, maxValue=8192),
+                 "Pixels per tile side; a multiple of the model's stride (32). The default is the model's.",
+                 advanced=True)
+        self.add(number(self.OVERLAP, self.tr("Tile overlap (px)"), number.Double, self.model_value(self.OVERLAP),
+                        optional=True, minValue=0.0),
+                 "Pixels shared by neighbouring tiles (below 1: a fraction of the tile). The default is the model's.",
+                 advanced=True, decimals=2)
 
     def _add_polygon_parameters(self) -> None:
         """MIN_AREA and SIMPLIFY."""
         number = QgsProcessingParameterNumber
-        self.addParameter(number(self.MIN_AREA, self.tr("Minimum building area (m²)"), number.Double, 4.0,
-                                 minValue=0.0))
-        self.addParameter(number(self.SIMPLIFY, self.tr("Simplification tolerance (m)"), number.Double, 0.25,
-                                 minValue=0.0))
+        self.add(number(self.MIN_AREA, self.tr("Minimum area (m²)"), number.Double, 4.0, minValue=0.0),
+                 "Smaller buildings are dropped.", decimals=1)
+        self.add(number(self.SIMPLIFY, self.tr("Simplify (m)"), number.Double, 0.25, minValue=0.0),
+                 "Outline simplification tolerance; 0 keeps every pixel step.", decimals=2)
 
     def _add_output_parameters(self) -> None:
         """MAX_AREA_KM2 and OUTPUT."""
         number = QgsProcessingParameterNumber
-        self.add_advanced(number(self.MAX_AREA_KM2, self.tr("Largest area read from web and other non-file layers "
-                                                            "(km²)"), number.Double, DEFAULT_MAX_AREA_KM2,
-                                 minValue=0.001))
-        self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Buildings"),
-                                                            QgsProcessing.TypeVectorPolygon))
+        self.add(number(self.MAX_AREA_KM2, self.tr("Largest web area (km²)"), number.Double, DEFAULT_MAX_AREA_KM2,
+                        minValue=0.001),
+                 "Web and other non-file layers are refused above this area (downloads take long).", advanced=True,
+                 decimals=1)
+        self.add(QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Buildings"), QgsProcessing.TypeVectorPolygon),
+                 "One polygon per building with its confidence, area and perimeter.")
+
+    @classmethod
+    def model_value(cls, name: str) -> Any:
+        """The shipped model's value of parameter ``name`` (its default), or None when it cannot be read."""
+        values = shipped_model_values(cls.DEFAULT_MODEL_FILE)
+        return values.get(cls.MODEL_VALUES.get(name, ""))
+
+    def _model_number(self, parameters: dict, name: str, context: Any, integer: bool = False) -> Any:
+        """A parameter that defaults to the model's value: None (the model decides) when it is unset, or when
+        another model file is given and the value is still the shipped model's default."""
+        value = self._optional_number(parameters, name, context, integer)
+        if value is not None and parameters.get(self.MODEL) not in (None, "") and value == self.model_value(name):
+            return None
+        return value
 
     def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
         """Missing packages first, then our checks (their messages name the parameter and say what to do),
         then QGIS's own."""
-        message = self.dependency_problem() or self._check_model(parameters, context)
+        message = self.dependency_problem() or self._check_device(parameters)
+        message = message or self._check_model(parameters, context)
         message = message or self._check_numbers(parameters, context) or self._check_input(parameters, context)
         message = message or destination_problem(requested_destination(parameters, self.OUTPUT, context),
                                                  self.OUTPUT)
@@ -163,11 +198,16 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         self._model_tile, self._model_stride = config.tile_size, config.stride
         return None
 
+    def _check_device(self, parameters: dict) -> str | None:
+        """A device this machine lacks gets its reason (QGIS would only say the value is not an option)."""
+        value = parameters.get(self.DEVICE)
+        return device_problem(value) if isinstance(value, str) and value else None
+
     def _check_numbers(self, parameters: dict, context: Any) -> str | None:
-        tile = self._optional_number(parameters, self.TILE_SIZE, context, integer=True)
-        overlap = self._optional_number(parameters, self.OVERLAP, context)
-        threshold = self._optional_number(parameters, self.THRESHOLD, context)
-        resolution = self._optional_number(parameters, self.RESOLUTION, context)
+        tile = self._model_number(parameters, self.TILE_SIZE, context, integer=True)
+        overlap = self._model_number(parameters, self.OVERLAP, context)
+        threshold = self._model_number(parameters, self.THRESHOLD, context)
+        resolution = self._model_number(parameters, self.RESOLUTION, context)
         stride = getattr(self, "_model_stride", 32)
         effective_tile = tile or getattr(self, "_model_tile", 512)
         if tile is not None and (tile < stride or tile % stride):
@@ -180,7 +220,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                     f"{'' if tile else ', the model’s'}). Lower OVERLAP, e.g. to {effective_tile // 8}.")
         if threshold is not None and not 0 < threshold < 1:
             return f"THRESHOLD must lie between 0 and 1 (exclusive); got {threshold:g}."
-        split = self._optional_number(parameters, self.SPLIT_THRESHOLD, context)  # absent for Mask R-CNN
+        split = self._model_number(parameters, self.SPLIT_THRESHOLD, context)  # absent for Mask R-CNN
         if split and not (threshold or 0) < split < 1:
             return (f"SPLIT_THRESHOLD must be 0 (never split) or lie between THRESHOLD and 1; got {split:g}. "
                     "Use e.g. 0.98, or leave it empty for the model's value.")
@@ -294,8 +334,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         """The core generator of buildings for these parameters, and the extra results it will write."""
         options = ExtractionOptions(
             **self._reading_options(parameters, context),
-            threshold=self._optional_number(parameters, self.THRESHOLD, context),
-            seed_threshold=self._optional_number(parameters, self.SPLIT_THRESHOLD, context),
+            threshold=self._model_number(parameters, self.THRESHOLD, context),
+            seed_threshold=self._model_number(parameters, self.SPLIT_THRESHOLD, context),
             post=PostProcessOptions(
                 min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
                 simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
@@ -312,12 +352,12 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         """Core options of the shared reading parameters (the same names in both algorithms' core options)."""
         return dict(
             model_path=self._model_path(parameters, context),
-            gsd_m=self._optional_number(parameters, self.RESOLUTION, context),
+            gsd_m=self._model_number(parameters, self.RESOLUTION, context),
             bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-            tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
-            overlap=self._optional_number(parameters, self.OVERLAP, context),
+            tile_size=self._model_number(parameters, self.TILE_SIZE, context, integer=True),
+            overlap=self._model_number(parameters, self.OVERLAP, context),
         )
 
     def _raster_input(self, parameters: dict, context: Any, feedback: Any, layer: Any) -> Any:
@@ -360,6 +400,16 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     def postProcessAlgorithm(self, context: Any, feedback: Any) -> dict:  # noqa: N802
         if self.output_id:
             style_by_confidence(self.output_id, context)
+        return {}
+
+
+@functools.lru_cache(maxsize=8)
+def shipped_model_values(file_name: str) -> dict[str, Any]:
+    """The config of a model shipped with the plugin as a dict ({} when it cannot be read: the parameters then
+    show no default and the model still decides)."""
+    try:
+        return dataclasses.asdict(read_config(shipped_model_path(file_name)))  # the header only: cheap
+    except BuildingExtractorError:
         return {}
 
 

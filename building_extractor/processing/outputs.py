@@ -115,8 +115,20 @@ def discard_output(destination: str | None) -> None:
                 pass
 
 
-def outline_symbol(colour: str | None = None) -> Any:
-    """A polygon symbol drawn as an outline only (imagery stays visible); symbol colour = line colour."""
+#: Fixed confidence classes (lower, upper, colour, label): the same colours mean the same confidence in every
+#: run and every layer. Saturated colours over a dark halo stay readable on light roofs and dark vegetation.
+CONFIDENCE_CLASSES = (
+    (0.0, 0.5, "#ff2d2d", "low"),
+    (0.5, 0.7, "#ff9f1a", "medium"),
+    (0.7, 0.85, "#f5f53d", "high"),
+    (0.85, 1.0, "#2ee86b", "very high"),
+)
+HALO_COLOUR = "#1a1a1a"
+
+
+def outline_symbol(colour: str | None = None, halo: bool = True) -> Any:
+    """A polygon symbol drawn as an outline only (imagery stays visible), over a dark halo so that it reads on
+    light roofs too; the symbol colour is the line colour."""
     from qgis.core import QgsFillSymbol, QgsSimpleLineSymbolLayer
     from qgis.PyQt.QtGui import QColor
 
@@ -125,36 +137,118 @@ def outline_symbol(colour: str | None = None) -> Any:
     outline.setWidth(0.6)
     # changeSymbolLayer takes ownership; QgsFillSymbol([layer]) does not and crashes QGIS later.
     symbol.changeSymbolLayer(0, outline)
+    if halo:
+        under = QgsSimpleLineSymbolLayer(QColor(HALO_COLOUR), 1.2)
+        under.setLocked(True)  # keeps its dark colour when the symbol colour changes
+        symbol.insertSymbolLayer(0, under)
     if colour:
         symbol.setColor(QColor(colour))
     return symbol
 
 
-def style_by_confidence(layer_id: str, context: Any) -> None:
-    """Outline buildings in colours graded by confidence (red low, green high)."""
-    from qgis.core import QgsClassificationEqualInterval, QgsGraduatedSymbolRenderer, QgsProcessingUtils, QgsStyle
+def _layer(layer_id: str | None, context: Any) -> Any:
+    from qgis.core import QgsProcessingUtils
 
-    layer = QgsProcessingUtils.mapLayerFromString(layer_id, context)
+    return QgsProcessingUtils.mapLayerFromString(layer_id, context) if layer_id else None
+
+
+def style_by_confidence(layer_id: str, context: Any) -> None:
+    """Outline buildings in fixed, labelled confidence classes (CONFIDENCE_CLASSES)."""
+    from qgis.core import QgsGraduatedSymbolRenderer, QgsRendererRange
+
+    layer = _layer(layer_id, context)
     if layer is None or layer.fields().indexOf("confidence") < 0:
         return
-    renderer = QgsGraduatedSymbolRenderer("confidence")
+    ranges = [QgsRendererRange(lower, upper, outline_symbol(colour), f"{label}: confidence {lower:.2f} – {upper:.2f}")
+              for lower, upper, colour, label in CONFIDENCE_CLASSES]
+    renderer = QgsGraduatedSymbolRenderer("confidence", ranges)
     renderer.setSourceSymbol(outline_symbol())
-    renderer.setClassificationMethod(QgsClassificationEqualInterval())
-    ramp = QgsStyle.defaultStyle().colorRamp("RdYlGn")
-    if ramp is not None:
-        renderer.setSourceColorRamp(ramp)
-    renderer.updateClasses(layer, 5)
     layer.setRenderer(renderer)
     layer.triggerRepaint()
 
 
-def style_by_category(layer_id: str, context: Any, field: str, colours: dict[str, str]) -> None:
-    """Outline features in one colour per value of ``field`` (e.g. TP / FP / FN)."""
-    from qgis.core import QgsCategorizedSymbolRenderer, QgsProcessingUtils, QgsRendererCategory
+def style_regularized(layer_id: str, context: Any) -> None:
+    """Regularized footprints in cyan, those kept as (simplified) input in magenta."""
+    style_by_category(layer_id, context, "regularized", {1: ("#26e0ff", "regularized"),
+                                                           0: ("#ff4fd8", "kept as input (shape did not fit)")})
 
-    layer = QgsProcessingUtils.mapLayerFromString(layer_id, context)
+
+def style_heights(layer_id: str, context: Any, field: str) -> None:
+    """Footprints filled by height (``field``, metres) in fixed 3 m classes, and extruded by it in QGIS's 3D
+    view; nothing when the layer has no such field."""
+    from qgis.core import QgsGraduatedSymbolRenderer, QgsRendererRange, QgsStyle
+
+    layer = _layer(layer_id, context)
     if layer is None or layer.fields().indexOf(field) < 0:
         return
-    categories = [QgsRendererCategory(value, outline_symbol(colour), value) for value, colour in colours.items()]
+    bounds = (0.0, 3.0, 6.0, 9.0, 12.0, 18.0, 30.0, 1000.0)
+    ramp = QgsStyle.defaultStyle().colorRamp("Viridis")
+    ranges = []
+    for index, (lower, upper) in enumerate(zip(bounds, bounds[1:])):
+        symbol = outline_symbol(halo=False)
+        colour = ramp.color(index / (len(bounds) - 2)) if ramp else None
+        if colour is not None:
+            symbol.setColor(colour)
+            _add_fill(symbol, colour)
+        label = f"{field} ≥ {lower:g} m" if upper >= 1000 else f"{field} {lower:g} – {upper:g} m"
+        ranges.append(QgsRendererRange(lower, upper, symbol, label))
+    layer.setRenderer(QgsGraduatedSymbolRenderer(field, ranges))
+    _set_3d(layer, extrusion_field=field)
+    layer.triggerRepaint()
+
+
+def style_blocks(layer_id: str, context: Any) -> None:
+    """LOD1 blocks (MultiPolygonZ at their real heights): grey in 2D, drawn at their own Z in the 3D view."""
+    layer = _layer(layer_id, context)
+    if layer is None:
+        return
+    _set_3d(layer, extrusion_field=None)
+    layer.triggerRepaint()
+
+
+def _add_fill(symbol: Any, colour: Any) -> None:
+    """A half-transparent fill under the outline."""
+    from qgis.core import QgsSimpleFillSymbolLayer
+    from qgis.PyQt.QtCore import Qt
+    from qgis.PyQt.QtGui import QColor
+
+    fill = QgsSimpleFillSymbolLayer(QColor(colour.red(), colour.green(), colour.blue(), 140))
+    fill.setStrokeStyle(Qt.NoPen)
+    fill.setLocked(True)  # keeps its transparency when the symbol colour is set
+    symbol.insertSymbolLayer(0, fill)
+
+
+def _set_3d(layer: Any, extrusion_field: str | None) -> None:
+    """A 3D renderer: footprints extruded by ``extrusion_field`` from the terrain, or (None) faces drawn at
+    their own absolute Z. Skipped where QGIS was built without 3D."""
+    try:
+        from qgis._3d import Qgs3DTypes, QgsPolygon3DSymbol, QgsVectorLayer3DRenderer
+    except ImportError:
+        return
+    from qgis.core import QgsProperty
+
+    symbol = QgsPolygon3DSymbol()
+    if extrusion_field:
+        properties = symbol.dataDefinedProperties()
+        properties.setProperty(QgsPolygon3DSymbol.PropertyExtrusionHeight, QgsProperty.fromField(extrusion_field))
+        symbol.setDataDefinedProperties(properties)
+        symbol.setAltitudeClamping(Qgs3DTypes.AltClampTerrain)
+    else:
+        symbol.setAltitudeClamping(Qgs3DTypes.AltClampAbsolute)
+    layer.setRenderer3D(QgsVectorLayer3DRenderer(symbol))
+
+
+def style_by_category(layer_id: str, context: Any, field: str, colours: dict[Any, Any]) -> None:
+    """Outline features in one colour per value of ``field`` (e.g. TP / FP / FN); a colour may be a
+    (colour, label) pair."""
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsRendererCategory
+
+    layer = _layer(layer_id, context)
+    if layer is None or layer.fields().indexOf(field) < 0:
+        return
+    categories = []
+    for value, colour in colours.items():
+        colour, label = colour if isinstance(colour, tuple) else (colour, str(value))
+        categories.append(QgsRendererCategory(value, outline_symbol(colour), label))
     layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
     layer.triggerRepaint()

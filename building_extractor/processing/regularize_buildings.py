@@ -20,6 +20,7 @@ from qgis.core import (
 from ..core.regularize import MODES, RegularizeOptions, regularize_buildings
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
 from .compat import FieldType
+from .outputs import style_regularized
 from .shapely_bridge import extend_fields, from_shapely, metric_crs, to_shapely
 
 MODE_LABELS = ("Right angles", "Right angles and 45° diagonals", "Any angle (straight edges)", "Circle")
@@ -41,6 +42,10 @@ class RegularizeBuildings(BaseAlgorithm):
     DETECT_CIRCLES = "DETECT_CIRCLES"
     PREVENT_OVERLAPS = "PREVENT_OVERLAPS"
     OUTPUT = "OUTPUT"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dest_id: str | None = None  # set by processAlgorithm, read by postProcessAlgorithm
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 - QGIS API name
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -126,4 +131,9 @@ class RegularizeBuildings(BaseAlgorithm):
                                                  "empty. Check the input layer."))
         feedback.pushInfo(self.tr(f"{written} buildings written, {kept} regularized, "
                                   f"{written - kept} kept as simplified input (IoU below {options.min_iou})."))
+        self._dest_id = dest_id
         return {self.OUTPUT: dest_id}
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 - QGIS API name
+        style_regularized(self._dest_id, context)
+        return {}

@@ -61,10 +61,24 @@ def test_temporary_outputs_of_extraction_load_without_a_red_line(provider, algor
     assert loaded and "not correctly generated" not in errors, errors
     names = {layer.name(): layer for layer in layers}
     buildings = names["banepa_sample buildings"]  # named after the input, not "Buildings"
-    assert buildings.featureCount() > 10 and buildings.renderer().type() == "graduatedSymbol"
+    assert buildings.featureCount() > 10
+    assert_fixed_confidence_classes(buildings.renderer())
     assert len(layers) == len(temporary), names
     if "OUTPUT_PROBABILITY" in temporary:
         assert Path(results["OUTPUT_PROBABILITY"]).is_file()
+
+
+def assert_fixed_confidence_classes(renderer) -> None:
+    """The same labelled classes in every run (not equal intervals of this run's values), drawn over a halo."""
+    from building_extractor.processing.outputs import CONFIDENCE_CLASSES
+
+    assert renderer.type() == "graduatedSymbol" and renderer.classAttribute() == "confidence"
+    bounds = [(r.lowerValue(), r.upperValue()) for r in renderer.ranges()]
+    assert bounds == [(lower, upper) for lower, upper, _, _ in CONFIDENCE_CLASSES]
+    assert all("confidence" in r.label() for r in renderer.ranges())
+    colours = [r.symbol().color().name() for r in renderer.ranges()]
+    assert colours == [colour for _, _, colour, _ in CONFIDENCE_CLASSES]
+    assert all(r.symbol().symbolLayerCount() == 2 for r in renderer.ranges())  # dark halo + coloured line
 
 
 def _footprints(shared_data: Path):
@@ -90,6 +104,29 @@ def test_temporary_outputs_of_post_processing_load(provider, shared_data, algori
     loaded, _, layers, errors = run_and_load(f"building_extractor:{algorithm}", parameters, temporary)
     assert loaded and "not correctly generated" not in errors, errors
     assert len(layers) == len(temporary) and all(layer.featureCount() > 0 for layer in layers)
+    styles = {layer.name(): layer for layer in layers}
+    if algorithm == "regularize_buildings":
+        [layer] = layers
+        assert layer.renderer().type() == "categorizedSymbol" and layer.renderer().classAttribute() == "regularized"
+    if algorithm == "building_heights":  # graduated by height and extruded by it; blocks at their own Z
+        heights = next(layer for layer in layers if layer.wkbType() != 1006)  # 1006: MultiPolygonZ
+        blocks = next(layer for layer in layers if layer is not heights)
+        assert heights.renderer().type() == "graduatedSymbol", styles
+        assert heights.renderer().classAttribute() == "height_median"
+        assert heights.renderer3D() is not None and blocks.renderer3D() is not None
+        assert "height_median" in renderer_3d_xml(heights) and "absolute" in renderer_3d_xml(blocks)
+
+
+def renderer_3d_xml(layer) -> str:
+    """The layer's 3D renderer as saved in a project (Python sees only its abstract base class)."""
+    from qgis.core import QgsReadWriteContext
+    from qgis.PyQt.QtXml import QDomDocument
+
+    document = QDomDocument()
+    element = document.createElement("renderer-3d")
+    document.appendChild(element)
+    layer.renderer3D().writeXml(element, QgsReadWriteContext())
+    return document.toString()
 
 
 def test_missing_package_is_named_by_processing_run_before_anything_else(provider, tmp_path, monkeypatch):
@@ -161,3 +198,56 @@ def test_help_url_is_a_local_file_url(provider):
             continue
         assert url.startswith("file:///"), url
         assert Path(QUrl(url).toLocalFile()).is_file(), url
+
+
+@pytest.mark.parametrize("algorithm", ["extract_buildings_unet", "extract_buildings_maskrcnn"])
+def test_dialog_parameters_are_short_explained_and_show_the_values_used(provider, algorithm):
+    from qgis.core import QgsApplication, QgsProcessingParameterNumber
+
+    from building_extractor.core.devices import available_devices
+    from building_extractor.core.model_file import read_config, shipped_model_path
+
+    alg = QgsApplication.processingRegistry().createAlgorithmById(f"building_extractor:{algorithm}")
+    config = read_config(shipped_model_path(type(alg).DEFAULT_MODEL_FILE))
+    for parameter in alg.parameterDefinitions():
+        label = parameter.description()
+        assert len(label) <= 24 and "empty" not in label.lower() and ":" not in label, label
+        assert len(parameter.help()) > 15, f"{parameter.name()} has no help text"
+        if isinstance(parameter, QgsProcessingParameterNumber) and parameter.dataType() == parameter.Double:
+            assert "decimals" in parameter.metadata().get("widget_wrapper", {}), parameter.name()
+    for name, field in type(alg).MODEL_VALUES.items():  # the values a run uses, shown instead of "Not set"
+        assert alg.parameterDefinition(name).defaultValue() == getattr(config, field), name
+    assert alg.parameterDefinition("DEVICE").options() == available_devices()
+
+
+def test_defaults_shown_for_the_shipped_model_follow_another_model(provider, tmp_path):
+    """The dialog passes the shown defaults; with another model file they mean 'that model's value'."""
+    import shutil
+
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    from building_extractor.core.model_file import shipped_model_path, update_config
+
+    other = tmp_path / "other.safetensors"
+    shutil.copy(shipped_model_path("default_unet.safetensors"), other)
+    update_config(other, tile_size=512, overlap=64)
+    alg = QgsApplication.processingRegistry().createAlgorithmById(UNET)
+    shown = {name: alg.parameterDefinition(name).defaultValue() for name in ("TILE_SIZE", "OVERLAP", "THRESHOLD")}
+    context = QgsProcessingContext()
+    with_shipped = alg._reading_options({"INPUT": str(SAMPLE), **shown}, context)
+    with_other = alg._reading_options({"INPUT": str(SAMPLE), "MODEL": str(other), **shown}, context)
+    changed = alg._reading_options({"INPUT": str(SAMPLE), "MODEL": str(other), **shown, "TILE_SIZE": 256}, context)
+    assert (with_shipped["tile_size"], with_shipped["overlap"]) == (1024, 160)
+    assert (with_other["tile_size"], with_other["overlap"]) == (None, None)  # the other model's 512 / 64
+    assert changed["tile_size"] == 256
+
+
+def test_a_device_this_machine_lacks_is_refused_with_the_ones_it_has(provider, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from building_extractor.core.devices import available_devices
+
+    missing = next(d for d in ("cuda", "mps") if d not in available_devices())
+    with pytest.raises(QgsProcessingException, match=f"DEVICE={missing}.*Use one of: auto, cpu"):
+        processing.run(UNET, {"INPUT": str(SAMPLE), "DEVICE": missing, "OUTPUT": str(tmp_path / "b.gpkg")})
