@@ -10,21 +10,25 @@ from __future__ import annotations
 import importlib.util
 
 # import name -> pip requirement the user should install
-RUNTIME_PACKAGES = {
+TORCH_PACKAGES = {
     "torch": "torch",
     "torchvision": "torchvision",
     "segmentation_models_pytorch": "segmentation-models-pytorch",
     "timm": "timm",
     "safetensors": "safetensors",
-    "scipy": "scipy",  # watershed that splits touching buildings (core.split)
 }
+RUNTIME_PACKAGES = {**TORCH_PACKAGES, "scipy": "scipy"}  # scipy: watershed that splits touching buildings
 GEO_PACKAGES = {"rasterio": "rasterio", "shapely": "shapely", "osgeo": "GDAL"}
 ALL_PACKAGES = {**GEO_PACKAGES, **RUNTIME_PACKAGES}
+# Extraction reads, warps and vectorizes through GDAL's own bindings: no rasterio (issue 19, the lean path).
+# affine is pure Python (the installer adds it where QGIS lacks it).
+EXTRACTION_PACKAGES = {"osgeo": "GDAL", "shapely": "shapely", "scipy": "scipy", "affine": "affine",
+                       **TORCH_PACKAGES}
 
 # algorithm id -> the packages it imports (import name -> pip name); algorithms not listed need none.
 ALGORITHM_PACKAGES: dict[str, dict[str, str]] = {
-    "extract_buildings_unet": ALL_PACKAGES,
-    "extract_buildings_maskrcnn": ALL_PACKAGES,
+    "extract_buildings_unet": EXTRACTION_PACKAGES,
+    "extract_buildings_maskrcnn": EXTRACTION_PACKAGES,
     "train_model": ALL_PACKAGES,
     "evaluate_buildings": GEO_PACKAGES,
     "regularize_buildings": GEO_PACKAGES,
