@@ -8,7 +8,7 @@ STAGE := $(SYS_PY) scripts/stage.py
 PYTEST_ARGS ?=
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: help setup test stage resources doc zip lint demo bench train-default eval-default train-default-maskrcnn eval-default-maskrcnn screenshot clean
+.PHONY: help setup test test-qgis340 qt6-check stage resources doc zip lint demo bench train-default eval-default train-default-maskrcnn eval-default-maskrcnn screenshot clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -34,8 +34,15 @@ zip: stage  ## dist/building_extractor-<version>.zip for "Install from ZIP", che
 	@$(STAGE) --quiet --zip
 	$(SYS_PY) scripts/check_plugin_zip.py dist/building_extractor-$$(sed -n 's/^version=//p' metadata.txt).zip
 
-lint:  ## ruff on the code
+lint: qt6-check  ## ruff on the code, and the Qt 6 / QGIS 4 migration check
 	$(VENV_PY) -m ruff check building_extractor tests bench scripts
+
+qt6-check:  ## QGIS's PyQt5 -> PyQt6 migration tool (qgis-pyqt5to6) must find nothing to change
+	bash scripts/qt6_check.sh
+
+QGIS340_TESTS ?=
+test-qgis340:  ## the QGIS 3.40 subset of the tests in a cached Debian 13 root (root; debootstrap, chroot)
+	bash scripts/qgis340.sh test $(QGIS340_TESTS)
 
 demo: stage  ## extract buildings from the shipped sample into build/demo/buildings.gpkg
 	@mkdir -p build/demo
