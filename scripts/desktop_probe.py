@@ -14,6 +14,7 @@ report is rewritten after every scenario so that a hang still leaves what happen
 $BE_TIMEOUT seconds per scenario writes the report and ends QGIS when a run never finishes.
 """
 
+import inspect
 import json
 import os
 import sys
@@ -308,6 +309,13 @@ def dialog_scenario(key: str = "dialog", algorithm_id: str = ALGORITHM) -> None:
 
 
 # Batch dialog -----------------------------------------------------------------------------------------
+def _row_parameters(panel: object, row: int, context: object) -> dict:
+    """One batch row's parameters; ``BatchPanel.parametersForRow`` takes the context too from QGIS 3.34 on."""
+    if "context" in inspect.signature(panel.parametersForRow).parameters:
+        return panel.parametersForRow(row, context, warnOnInvalid=False)[0]
+    return panel.parametersForRow(row, warnOnInvalid=False)[0]
+
+
 def batch_scenario() -> None:
     from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
     from processing.tools import dataobjects
@@ -337,7 +345,7 @@ def batch_scenario() -> None:
         panel.wrappers[row][columns["INPUT"]].setParameterValue(layer, context)
         table.cellWidget(row + 1, columns["OUTPUT"]).setValue(output)  # row 0 is the fill-down row
     report["rows_in_panel"] = panel.batchRowCount()
-    report["row_parameters"] = [{k: str(v) for k, v in panel.parametersForRow(r, warnOnInvalid=False)[0].items()}
+    report["row_parameters"] = [{k: str(v) for k, v in _row_parameters(panel, r, context).items()}
                                 for r in range(panel.batchRowCount())]
 
     def run() -> None:

@@ -52,6 +52,7 @@ from ..core.raster_source import (
     transform_points,
     utm_epsg,
 )
+from .compat import provider_tile_retries_off
 
 MAX_AREA_KM2 = 25.0  # default limit on the area of a web layer processed in one run
 BLOCK_SIZE = 1024  # processing-grid pixels per side of one read window
@@ -469,11 +470,12 @@ class ProviderReader:
         if self.feedback is not None:
             self.feedback.canceled.connect(block_feedback.cancel, Qt.ConnectionType.DirectConnection)
         try:
-            if self.colour:
-                blocks = [self.provider.block(1, rect, cols, rows, block_feedback)]
-            else:
-                wanted = self.bands + ([self.alpha_band] if self.alpha_band else [])
-                blocks = [self.provider.block(b, rect, cols, rows, block_feedback) for b in wanted]
+            with provider_tile_retries_off():  # the reader retries windows itself (compat explains)
+                if self.colour:
+                    blocks = [self.provider.block(1, rect, cols, rows, block_feedback)]
+                else:
+                    wanted = self.bands + ([self.alpha_band] if self.alpha_band else [])
+                    blocks = [self.provider.block(b, rect, cols, rows, block_feedback) for b in wanted]
         finally:
             manager.finished.disconnect(on_finished)
             if self.feedback is not None:

@@ -127,11 +127,17 @@ def test_failing_tiles_are_retried_then_reported(provider, xyz_tiles, image_exte
     """Tiles answering HTTP 500 are asked for again (3 retries), then the window is named in a warning."""
     import processing
 
+    from qgis.core import QgsSettings
+
     feedback = RecordingFeedback()
+    QgsSettings().setValue("qgis/defaultTileMaxRetry", 5)  # the user's own setting (QGIS 3.40 honours it)
     with TileServer(xyz_tiles, failing=FAILING) as server:
         result = processing.run(ALG, {"INPUT": xyz_layer(server), "EXTENT": image_extent, "RESOLUTION": 0.3,
                                       "OUTPUT": str(tmp_path / "b.gpkg")}, feedback=feedback)
+        # our 4 attempts only: the provider's own repeats are off while the plugin reads, then the setting is back
         assert all(server.requests[tile] == 4 for tile in FAILING), server.requests
+    assert int(QgsSettings().value("qgis/defaultTileMaxRetry")) == 5
+    QgsSettings().remove("qgis/defaultTileMaxRetry")
     warnings = [e for e in feedback.errors if "could not be read completely" in e]
     assert len(warnings) == 1, feedback.errors
     assert "window 1 of 1" in warnings[0] and "HTTP 500" in warnings[0]
