@@ -350,11 +350,20 @@ def batch_scenario() -> None:
 
     def run() -> None:
         parameters_picture = dialog.grab().toImage()
-        started = time.monotonic()
+        started, calls_before = time.monotonic(), len(EXTRACT_CALLS)
         try:
-            dialog.runButton().click()  # the batch dialog runs its rows one by one on the main thread
+            # QGIS 3.22's batch dialog runs its rows one by one on the main thread and returns when done; from
+            # 3.26 on the rows run as tasks and the click returns at once, so wait for them (cancel greys out).
+            dialog.runButton().click()
         except Exception:  # noqa: BLE001
             _fail("batch")
+        wait_for_rows(parameters_picture, started, calls_before)
+
+    def wait_for_rows(parameters_picture: QImage, started: float, calls_before: int) -> None:
+        running = dialog.cancelButton().isEnabled() or len(EXTRACT_CALLS) - calls_before < len(inputs)
+        if running and time.monotonic() - started < TIMEOUT_S:
+            QTimer.singleShot(500, lambda: wait_for_rows(parameters_picture, started, calls_before))
+            return
         report["seconds"] = round(time.monotonic() - started, 1)
         report["extract_calls"] = EXTRACT_CALLS[-len(inputs):]
         QTimer.singleShot(1500, lambda: after(parameters_picture))

@@ -4,6 +4,7 @@
 #   scripts/qgis340.sh root          make the Debian 13 root (debootstrap), cached in build/qgis340/root
 #   scripts/qgis340.sh test [ARGS]   copy this working tree into the root, `make setup` there, then pytest ARGS
 #                                    (default: the QGIS 3.40 subset named in DEVELOPERS.md) and `make demo`
+#   scripts/qgis340.sh run CMD       run a bash command inside the root, in the working tree (after make setup)
 #   scripts/qgis340.sh shell         a shell inside the root, with the working tree at /src/repo
 #
 # The root is built once and reused (a stamp file); `make setup` inside it is idempotent like on the host.
@@ -85,6 +86,7 @@ case "${1:-}" in
     tests="${*:-$DEFAULT_TESTS}"
     in_root "make setup && QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q -p no:randomly $tests && make demo"
     ;;
+  run) shift; make_root; enter; copy_tree; in_root "make setup >/dev/null && $*" ;;
   shell) make_root; enter; copy_tree; in_root "exec bash -i" ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -33,6 +33,9 @@ if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
 
+# pyproj looks for PROJ's data under sys.prefix, which in a venv is the venv (Debian 13's pyproj finds nothing there).
+[ -e .venv/share/proj ] || { mkdir -p .venv/share && ln -s /usr/share/proj .venv/share/proj; }
+
 # The rule is "use the numpy QGIS was built with": pin pip to the Debian numpy this Python sees (1.24 on Debian 12,
 # 2.2 on Debian 13), so no package can upgrade or replace it inside the venv.
 system_constraints=.venv/system-constraints.txt
