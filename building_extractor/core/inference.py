@@ -170,12 +170,16 @@ class Predictor:
 
     CHANNELS_LAST = True  # on CPU: faster convolutions for the U-Net
 
-    def __init__(self, model: Any, device: Any, progress: Progress) -> None:
+    def __init__(self, model: Any, device: Any, progress: Progress, tta: str = "none") -> None:
         import torch
 
+        from .tta import check_mode
+
+        check_mode(tta)
         self.torch = torch
         self.device = device
         self.progress = progress
+        self.tta = tta  # core.tta.TTA_MODES
         self.model = model.to(device).eval()
         self.max_batch: int | None = None
         if device.type == "cpu" and self.CHANNELS_LAST:
@@ -204,25 +208,30 @@ class Predictor:
         return np.concatenate(parts)
 
     def _forward(self, images: np.ndarray) -> np.ndarray:
-        torch = self.torch
-        x = torch.from_numpy(images)
+        from .tta import averaged_probability
+
+        x = self.torch.from_numpy(images)
         if self.device.type == "cuda":
             x = x.pin_memory().to(self.device, non_blocking=True)
-        else:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            if self.device.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.float16):
-                    logits = self.model(x)
-            else:
+        with self.torch.inference_mode():
+            return averaged_probability(self._probability, x, self.tta).cpu().numpy()
+
+    def _probability(self, x: Any) -> Any:
+        """Building probability (n, h, w) of a batch on the device."""
+        torch = self.torch
+        if self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
                 logits = self.model(x)
-            return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+        else:
+            logits = self.model(x.contiguous(memory_format=torch.channels_last))
+        return torch.sigmoid(logits.float())[:, 0]
 
 
 def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, device: Any, tile: int,
                        overlap: int, batch_size: int, threshold: float, prob_path: str, mask_path: str,
-                       progress: Progress) -> dict[str, float]:
-    """Predict every tile, blend overlaps and write the probability (uint8) and mask GeoTIFFs.
+                       progress: Progress, tta: str = "none") -> dict[str, float]:
+    """Predict every tile (averaged over the ``tta`` transforms), blend overlaps and write the probability (uint8)
+    and mask GeoTIFFs.
 
     Returns per-stage seconds (read wait, infer, blend+write).
     """
@@ -248,7 +257,7 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
     except OSError as exc:
         raise temp_write_error(prob_path, exc) from exc
     accumulator = StripAccumulator(grid.width, grid.height, shape, writer, overlap, pad)
-    predictor = Predictor(model, device, progress)
+    predictor = Predictor(model, device, progress, tta)
     reader = TileReader(source, config, shape, batch_size, tiles, progress)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
     batches = reader.timed_stream(timings, progress)

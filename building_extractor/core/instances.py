@@ -50,6 +50,7 @@ class InstanceOptions:
     mask_threshold: float | None = None
     nms_iou: float | None = None
     post: PostProcessOptions = field(default_factory=PostProcessOptions)
+    tta: str = "none"  # test-time augmentation: a key of core.tta.TTA_MODES
 
 
 @dataclass
@@ -317,16 +318,19 @@ class Detector(Predictor):
 
     CHANNELS_LAST = False
 
-    def __init__(self, model: Any, device: Any, score_threshold: float, progress: Progress) -> None:
-        super().__init__(model, device, progress)
+    def __init__(self, model: Any, device: Any, score_threshold: float, progress: Progress, tta: str = "none") -> None:
+        super().__init__(model, device, progress, tta)
         self.score_threshold = score_threshold
 
     def _join(self, parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
         return [detections for part in parts for detections in part]
 
     def _forward(self, images: np.ndarray) -> list[dict[str, Any]]:
+        from .tta import augmented_detections
+
         with self.torch.inference_mode():
-            return detect(self.model, self.torch.from_numpy(images).to(self.device), self.score_threshold)
+            return augmented_detections(lambda batch, threshold: detect(self.model, batch, threshold),
+                                        self.torch.from_numpy(images).to(self.device), self.tta, self.score_threshold)
 
 
 def check_instance_options(options: InstanceOptions, config: ModelConfig, tile: int) -> None:
@@ -392,7 +396,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
         progress.info(tile_cost_message(len(tiles), tile, grid.width, grid.height))
         row_end = {row[-1]: (rows[i + 1][0].row if i + 1 < len(rows) else math.inf) for i, row in enumerate(rows)}
         reader = TileReader(source, config, tile, options.batch_size, tiles, progress)
-        detector = Detector(model, device, score_threshold, progress)
+        detector = Detector(model, device, score_threshold, progress, options.tta)
         resolver = InstanceResolver(nms_iou)
         post = _PostProcessor(options.post, grid, source.source_crs_wkt, source.footprint())
         timings = {"read": 0.0, "detect": 0.0, "merge": 0.0, "postprocess_write": 0.0}

@@ -20,6 +20,7 @@ from .progress import Progress, SilentProgress, check_canceled
 from .raster_source import RasterSource
 from .stitching import threshold_byte
 from .tiling import resolve_overlap
+from .tta import TTA_LABELS
 from .vectorize import Building, PostProcessOptions, iter_buildings, mask_iou, polygonize_mask
 
 STAGES = ("read and infer", "vectorize", "post-process and write")
@@ -41,6 +42,7 @@ class ExtractionOptions:
     post: PostProcessOptions = field(default_factory=PostProcessOptions)
     probability_path: str | None = None
     workdir: str | None = None
+    tta: str = "none"  # test-time augmentation: a key of core.tta.TTA_MODES
 
 
 @dataclass
@@ -195,12 +197,13 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
                 f"{grid.width}×{grid.height} px at {grid.gsd_m:.3g} m; tile {tile} px, overlap {overlap} px, "
                 f"threshold {threshold:.2f}"
                 + (f"; touching buildings split at cores above {seed:.2f}." if seed else "; no split.")
+                + (f" Test-time augmentation: {TTA_LABELS[options.tta].lower()}." if options.tta != "none" else "")
             )
             prob_path = os.path.join(workdir, "probability.tif")
             mask_path = os.path.join(workdir, "mask.tif")
             progress.set_stage(0, STAGES[0])
             run.timings.update(predict_to_rasters(source, model, config, device, tile, overlap, options.batch_size,
-                                                  threshold, prob_path, mask_path, progress))
+                                                  threshold, prob_path, mask_path, progress, options.tta))
             source_crs = source.source_crs_wkt
             clip = source.footprint()
         check_canceled(progress)

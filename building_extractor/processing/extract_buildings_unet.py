@@ -36,6 +36,7 @@ from ..core.errors import BuildingExtractorError
 from ..core.model_file import read_config, shipped_model_path
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
 from ..core.regularize import MODES
+from ..core.tta import TTA_LABELS, TTA_MODES
 from ..core.vectorize import PostProcessOptions
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, name_output_layer, run_core
 from .compat import FieldType
@@ -73,7 +74,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     SPLIT_THRESHOLD = "SPLIT_THRESHOLD"
     MIN_AREA, SIMPLIFY, FILL_HOLES, REGULARIZE = "MIN_AREA", "SIMPLIFY", "FILL_HOLES", "REGULARIZE"
     OUTPUT, OUTPUT_PROBABILITY = "OUTPUT", "OUTPUT_PROBABILITY"
-    EXTENT, MAX_AREA_KM2 = "EXTENT", "MAX_AREA_KM2"
+    EXTENT, MAX_AREA_KM2, TTA = "EXTENT", "MAX_AREA_KM2", "TTA"
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,6 +136,10 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                         optional=True, minValue=0.0),
                  "Pixels shared by neighbouring tiles (below 1: a fraction of the tile). The default is the model's.",
                  advanced=True, decimals=2)
+        self.add(QgsProcessingParameterEnum(self.TTA, self.tr("Test-time augmentation"),
+                                            options=[self.tr(label) for label in TTA_LABELS.values()], defaultValue=0),
+                 "Each tile also goes through the model flipped (4 passes) or flipped and turned by 90° (8 passes); "
+                 "the answers, turned back, are averaged. Slower by the number of passes.", advanced=True)
 
     def _add_polygon_parameters(self) -> None:
         """MIN_AREA and SIMPLIFY."""
@@ -358,6 +363,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
             tile_size=self._model_number(parameters, self.TILE_SIZE, context, integer=True),
             overlap=self._model_number(parameters, self.OVERLAP, context),
+            tta=list(TTA_MODES)[self.parameterAsEnum(parameters, self.TTA, context)],
         )
 
     def _raster_input(self, parameters: dict, context: Any, feedback: Any, layer: Any) -> Any:

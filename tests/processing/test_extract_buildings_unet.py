@@ -69,3 +69,26 @@ def test_pickle_model_is_refused_before_anything_runs(provider, tmp_path) -> Non
     with pytest.raises(QgsProcessingException, match="pickle"):
         processing.run(ALG, {"INPUT": str(SAMPLE), "MODEL": str(evil), "OUTPUT": str(tmp_path / "x.gpkg")})
     assert not (tmp_path / "x.gpkg").exists()
+
+
+@pytest.mark.parametrize("algorithm", ["extract_buildings_unet", "extract_buildings_maskrcnn"])
+def test_tta_option_reaches_the_core(provider, tmp_path, algorithm, monkeypatch) -> None:
+    """TTA's option index maps onto core.tta.TTA_MODES; the core receives it (stubbed after the options)."""
+    import processing
+
+    from building_extractor.core.tta import TTA_MODES
+    from building_extractor.processing import extract_buildings_maskrcnn, extract_buildings_unet
+
+    seen = []
+
+    def stop(raster, options, *rest):
+        seen.append(options.tta)
+        raise QgsProcessingException("stopped after the options")
+
+    module = extract_buildings_unet if algorithm.endswith("unet") else extract_buildings_maskrcnn
+    monkeypatch.setattr(module, "extract_buildings" if algorithm.endswith("unet") else "extract_instances", stop)
+    for index in range(len(TTA_MODES)):
+        with pytest.raises(QgsProcessingException, match="stopped after the options"):
+            processing.run(f"building_extractor:{algorithm}",
+                           {"INPUT": str(SAMPLE), "TTA": index, "OUTPUT": str(tmp_path / "x.gpkg")})
+    assert seen == list(TTA_MODES)
