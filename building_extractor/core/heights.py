@@ -112,6 +112,7 @@ def building_heights(geometries: Sequence[Any], height_path: str, dtm_path: str 
             dtm = raw if same else stack.enter_context(WarpedVRT(
                 raw, crs=source.crs, transform=source.transform, width=source.width, height=source.height,
                 resampling=Resampling.bilinear))
+        _refuse_images(source, band, height_path)
         results = []
         for index, geometry in enumerate(geometries):
             if index % 100 == 0:
@@ -135,8 +136,93 @@ def building_heights(geometries: Sequence[Any], height_path: str, dtm_path: str 
                 if stats.pixel_count:
                     break
             results.append(stats)
+        _check_coverage(results, geometries, source, dtm, band, height_path, dtm_path)
+        _check_plausible(results, geometries, source, dtm, band, progress)
     progress.set_fraction(1.0)
     return results
+
+
+#: An nDSM has ground near 0 around buildings; a DSM holds elevations. Ground above this (median around the
+#: buildings) means the heights are elevations: refused. Above GROUND_WARNING_M it is warned about.
+GROUND_REFUSAL_M = 50.0
+GROUND_WARNING_M = 3.0
+#: Median roof heights above this are no buildings' (the tallest tower is 830 m).
+TALLEST_BUILDING_M = 850.0
+IMAGE_BANDS = ("red", "green", "blue", "alpha", "palette")
+
+
+def _refuse_images(source: Any, band: int, path: str) -> None:
+    """Refuse a colour image given as height raster: its heights would be the red band's brightness."""
+    interpretation = source.colorinterp[band - 1].name.lower()
+    if interpretation in IMAGE_BANDS or (source.count >= 3 and source.dtypes[band - 1] == "uint8"):
+        raise InputRasterError(
+            f"The height raster {path} looks like an image, not a height model: band {band} is "
+            f"{interpretation if interpretation in IMAGE_BANDS else 'one of ' + str(source.count) + ' 8-bit bands'}. "
+            "Give an nDSM (heights above ground), or a DSM as height raster together with a DTM."
+        )
+
+
+def _check_coverage(results: list[HeightStats], geometries: Sequence[Any], source: Any, dtm: Any, band: int,
+                    height_path: str, dtm_path: str | None) -> None:
+    """When no building got heights, say why: the height raster or the DTM does not cover the footprints."""
+    if not geometries or any(r.pixel_count for r in results):
+        return
+    covered = [g for g in geometries if g is not None and not g.is_empty and _pixel_window(source, g.bounds)]
+    if not covered:
+        left, bottom, right, top = source.bounds
+        raise InputRasterError(
+            f"None of the {len(geometries)} buildings lies on the height raster {height_path} (its extent: "
+            f"{left:.6g}, {bottom:.6g} to {right:.6g}, {top:.6g}). Give a height raster that covers the footprints.")
+    if dtm is not None:
+        window = _pixel_window(source, covered[0].bounds)
+        if np.isfinite(_masked_window(source, band, window)).any() and \
+                not np.isfinite(_masked_window(dtm, 1, window)).any():
+            raise InputRasterError(
+                f"The DTM {dtm_path} does not cover the buildings (no ground value under them), so no height can be "
+                "computed. Give a DTM that covers the footprints, or an nDSM without a DTM.")
+
+
+def _ground_around(geometry: Any, source: Any, dtm: Any, band: int) -> float | None:
+    """The ground level just outside a footprint, in height units: the 5th percentile of a ring 1-6 pixels
+    wide (trees and neighbouring buildings stand higher)."""
+    from rasterio.features import geometry_mask
+    from rasterio.windows import transform as window_transform
+
+    pixel = abs(source.transform.a)
+    ring = geometry.buffer(6 * pixel).difference(geometry.buffer(pixel))
+    window = _pixel_window(source, ring.bounds) if not ring.is_empty else None
+    if window is None:
+        return None
+    values = _masked_window(source, band, window)
+    if dtm is not None:
+        values = values - _masked_window(dtm, 1, window)
+    inside = geometry_mask([ring], out_shape=values.shape, transform=window_transform(window, source.transform),
+                           invert=True)
+    values = values[inside & np.isfinite(values)]
+    return float(np.percentile(values, 5)) if values.size else None
+
+
+def _check_plausible(results: list[HeightStats], geometries: Sequence[Any], source: Any, dtm: Any, band: int,
+                     progress: Progress) -> None:
+    """Refuse heights that are elevations (a DSM without its DTM) or no building's; warn when doubtful."""
+    measured = [(g, r) for g, r in zip(geometries, results) if r.pixel_count and g is not None]
+    if not measured:
+        return
+    step = max(1, len(measured) // 200)  # a sample is enough for a median
+    grounds = [level for g, _ in measured[::step] if (level := _ground_around(g, source, dtm, band)) is not None]
+    ground = float(np.median(grounds)) if grounds else 0.0
+    roof = float(np.median([r.height_median for _, r in measured]))
+    hint = ("The DTM and the height raster may use different vertical units or datums; check them."
+            if dtm is not None else "If the height raster is a DSM (elevations), give the DTM too (DTM parameter); "
+            "else give an nDSM (heights above ground).")
+    if abs(ground) > GROUND_REFUSAL_M or abs(roof) > TALLEST_BUILDING_M:
+        raise InputRasterError(
+            f"The heights are not heights above ground: the ground around the buildings lies at a median {ground:.0f} "
+            f"and the buildings' median height is {roof:.0f} (in the raster's units). {hint}")
+    if abs(ground) > GROUND_WARNING_M:
+        progress.warning(
+            f"The ground around the buildings lies at a median {ground:.1f} m, not near 0 as in heights above "
+            f"ground; building heights may be off by that much. {hint}")
 
 
 # LOD1 blocks -------------------------------------------------------------------------------------------

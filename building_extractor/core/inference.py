@@ -19,7 +19,16 @@ from .model_file import ModelConfig
 from .progress import Progress
 from .raster_source import RasterSource
 from .stitching import ProbabilityWriter, StripAccumulator
-from .tiling import Tile, TileShape, border_pad, fitted_tile_shape, make_tiles, tile_cost_message, tile_shape
+from .tiling import (
+    Tile,
+    TileShape,
+    border_pad,
+    check_tile_cost,
+    fitted_tile_shape,
+    make_tiles,
+    tile_cost_message,
+    tile_shape,
+)
 
 
 @dataclass
@@ -245,6 +254,7 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
         )
     pad = border_pad(overlap)
     shape = fitted_tile_shape(tile, grid.width, grid.height, overlap, config.stride)
+    check_tile_cost(grid.width, grid.height, shape, overlap, pad)
     rows = make_tiles(grid.width, grid.height, shape, overlap, pad)
     tiles = [t for row in rows for t in row]
     fitted = (f" TILE_SIZE {tile} was fitted to the raster (as many tiles, less padding to compute)."

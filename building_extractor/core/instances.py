@@ -26,7 +26,7 @@ from .inference import Predictor
 from .maskrcnn import detect, paste_mask
 from .model_file import ModelConfig
 from .progress import Progress, SilentProgress
-from .tiling import Tile, make_tiles, resolve_overlap, tile_cost_message
+from .tiling import Tile, check_tile_cost, make_tiles, resolve_overlap, tile_cost_message
 from .vectorize import PostProcessOptions, clean_polygon, output_transformer, polygonize_array
 
 SAME_IN_OVERLAP = 0.5  # a cut fragment and a candidate are one building when, inside the part of the raster
@@ -388,6 +388,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
             f"px at {grid.gsd_m:.3g} m; tile {tile} px, overlap {overlap} px, score ≥ {score_threshold:.2f}, "
             f"mask ≥ {mask_threshold:.2f}, NMS IoU {nms_iou:.2f}."
         )
+        check_tile_cost(grid.width, grid.height, tile, overlap)
         rows = make_tiles(grid.width, grid.height, tile, overlap)
         margin = min(overlap / 4, 16)
         layout = (AxisLayout([r[0].row for r in rows], tile, margin),

@@ -10,8 +10,10 @@ from .errors import BuildingExtractorError
 
 
 def read_polygons(path: str, dst_crs_wkt: str, bounds: tuple[float, float, float, float] | None = None,
-                  layer: str | int | None = None) -> list[Any]:
-    """Polygons of a vector file in ``dst_crs_wkt``, optionally only those meeting ``bounds`` (dst CRS)."""
+                  layer: str | int | None = None, skipped: list[str] | None = None) -> list[Any]:
+    """Polygons of a vector file in ``dst_crs_wkt``, optionally only those meeting ``bounds`` (dst CRS).
+
+    The geometry types of features that are not polygons are appended to ``skipped`` (when given)."""
     import fiona
     from rasterio.crs import CRS
     from rasterio.warp import transform_bounds, transform_geom
@@ -40,6 +42,8 @@ def read_polygons(path: str, dst_crs_wkt: str, bounds: tuple[float, float, float
             if not geom.is_valid:
                 geom = geom.buffer(0)
             if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+                if skipped is not None and not geom.is_empty:
+                    skipped.append(geom.geom_type)
                 continue
             if clip is not None and not geom.intersects(clip):
                 continue

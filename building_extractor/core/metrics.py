@@ -477,13 +477,11 @@ def evaluate_files(predicted: str, reference: str, area: str | None = None,
 def write_json(result: EvaluationResult, path: str, inputs: Mapping[str, Any] | None = None) -> str:
     """Write the metrics (and the inputs that produced them) as JSON; return the path."""
     import json
-    import os
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    from .files import write_text_atomic
+
     data = {"inputs": dict(inputs or {}), **result.to_dict()}
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, default=str)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2, default=str))
 
 
 def _figures(result: EvaluationResult) -> list[Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -104,8 +103,6 @@ def render_html(title: str, sections: Sequence[Section], subtitle: str = "") -> 
 
 def write_html(path: str, title: str, sections: Sequence[Section], subtitle: str = "") -> str:
     """Write the page to ``path`` (folders are created) and return the path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(render_html(title, sections, subtitle))
-    return path
+    from .files import write_text_atomic
+
+    return write_text_atomic(path, render_html(title, sections, subtitle))

@@ -105,6 +105,29 @@ def make_tiles(width: int, height: int, tile: int | TileShape, overlap: int, pad
     return [[Tile(r, c, i, j) for j, c in enumerate(cols)] for i, r in enumerate(rows)]
 
 
+#: A run whose tiles make the model compute more than this many times the raster's pixels, and more than
+#: MAX_EXCESS_MP megapixels in all, is refused: a large OVERLAP (e.g. 0.99 of the tile) would run for hours.
+#: The defaults cost ×1.3-×2.5, a raster smaller than one tile up to ×4 (tests/core/test_tiling.py).
+MAX_TILE_COST = 16.0
+MAX_EXCESS_MP = 64.0
+
+
+def check_tile_cost(width: int, height: int, tile: int | TileShape, overlap: int, pad: int = 0) -> None:
+    """Refuse tile settings whose cost is absurd, with the estimate; counts tiles without making them."""
+    rows, columns = tile_shape(tile)
+    count = (len(tile_origins(height, rows, rows - overlap, pad))
+             * len(tile_origins(width, columns, columns - overlap, pad)))
+    model_mp, raster_mp = count * rows * columns / 1e6, width * height / 1e6
+    ratio = model_mp / max(raster_mp, 1e-9)
+    if ratio > MAX_TILE_COST and model_mp > MAX_EXCESS_MP:
+        raise BuildingExtractorError(
+            f"OVERLAP {overlap} px on tiles of {columns}×{rows} px moves each tile by only "
+            f"{min(rows, columns) - overlap} px: {count:,} tiles, and the model would compute {model_mp:,.0f} MP for "
+            f"{raster_mp:,.2f} MP of raster (×{ratio:,.0f}; at most ×{MAX_TILE_COST:g} is allowed). Lower OVERLAP, "
+            f"e.g. to {min(rows, columns) // 8} px (an eighth of the tile), or leave it empty for the model's."
+        )
+
+
 def tile_cost_message(tile_count: int, tile: int | TileShape, width: int, height: int) -> str:
     """A log line on what the tiles cost: megapixels the model computes against the raster's own (the excess is
     overlap and the context around the raster's edges). ``bench/run.py`` reads it."""

@@ -107,6 +107,44 @@ def touching_seams(ids: np.ndarray) -> np.ndarray:
     return buildings & seams
 
 
+#: Labels this thin are warned about: a model learns little from a handful of buildings.
+FEW_BUILDINGS = 20
+FEW_BUILDING_PIXELS = 0.005  # fraction of the training rasters' area
+
+
+def check_labels(places: list[_Place], progress: Any) -> None:
+    """Refuse footprints that give no building pixels on the training rasters (empty, outside the rasters, or
+    not polygons) before any training; warn when they give very little."""
+    from shapely.geometry import box
+
+    count, building_area, raster_area = 0, 0.0, 0.0
+    for place in places:
+        grid = place.raster.grid
+        left, top = grid.transform * (0, 0)
+        right, bottom = grid.transform * (grid.width, grid.height)
+        extent = box(min(left, right), min(top, bottom), max(left, right), max(top, bottom))
+        inside = [p.intersection(extent).area for p in place.polygons]
+        count += sum(1 for a in inside if a > 0)
+        building_area += sum(inside)
+        raster_area += extent.area
+    names = ", ".join(place.name for place in places)
+    if count == 0 or building_area <= 0:
+        skipped = sum(place.skipped_geometries for place in places)
+        why = (f"{skipped} feature(s) are points or lines, not polygons" if skipped else
+               "no footprint polygon lies on the raster(s)")
+        raise BuildingExtractorError(
+            f"The footprints give no building pixels on the training raster(s) {names}: {why}. Training would "
+            "learn nothing (validation IoU 0). Use a polygon layer of building footprints that covers the rasters "
+            "(check both are the same area and the footprints' CRS is right)."
+        )
+    fraction = building_area / max(raster_area, 1e-9)
+    if count < FEW_BUILDINGS or fraction < FEW_BUILDING_PIXELS:
+        progress.warning(
+            f"The footprints give little to learn from: {count} building(s) covering {100 * fraction:.2g} % of the "
+            f"training raster(s). Expect a weak model; add footprints or rasters with more buildings."
+        )
+
+
 class _Place:
     """An opened training raster: grid, footprints in grid CRS, validation blocks."""
 
@@ -118,7 +156,9 @@ class _Place:
         left, top = grid.transform * (0, 0)
         right, bottom = grid.transform * (grid.width, grid.height)
         bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
-        self.polygons = read_polygons(source.footprints, grid.crs_wkt, bounds)
+        skipped: list[str] = []
+        self.polygons = read_polygons(source.footprints, grid.crs_wkt, bounds, skipped=skipped)
+        self.skipped_geometries = len(skipped)
         self.area = read_polygons(source.area, grid.crs_wkt, bounds) if source.area else None
         self.val_blocks: list[tuple[int, int, int, int]] = []
         self.index = SpatialIndex(self.polygons)
@@ -400,6 +440,7 @@ class Trainer:
         std = np.asarray(config.std, np.float32)
 
         places, val_chips = self._open_places(config, mean)
+        check_labels(places, self.progress)
         if not val_chips:
             self._no_validation(config.gsd_m)
         self.progress.info(

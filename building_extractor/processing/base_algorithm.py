@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorLayer,
+    QgsProcessingUtils,
+    QgsProperty,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
@@ -21,7 +34,9 @@ from qgis.PyQt.QtGui import QIcon
 from ..core.dependencies import INSTALLER_ALGORITHM, install_hint, missing_for
 from ..core.devices import available_devices
 from ..core.errors import BuildingExtractorError
+from ..core.model_file import printable
 from .help_texts import HELP_TEXTS
+from .outputs import collision, file_key, publish_staged
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 
@@ -157,14 +172,120 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
     def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
         """Missing packages first: the batch dialog, the modeler, processing.run and qgis_process come here
         without canExecute, and later checks may import them (an ImportError here aborts qgis_process)."""
-        problem = self.dependency_problem()
+        problem = self.dependency_problem() or self.output_collision(parameters, context)
+        parameters = self.with_enum_names(parameters)
+        problem = problem or self.value_problem(parameters, context)
         if problem:
             return False, problem
         return super().checkParameterValues(parameters, context)
 
+    # Parameter values: allowed ranges said, enum indexes accepted -----------------------------
+    def value_problem(self, parameters: dict, context: Any) -> str | None:
+        """What is wrong with a value QGIS would refuse as just "Incorrect parameter value for X": the allowed
+        range or options, and the value given. Numbers must also be finite (QGIS lets NaN through)."""
+        for definition in self.parameterDefinitions():
+            name, value = definition.name(), parameters.get(definition.name())
+            if isinstance(definition, QgsProcessingParameterNumber) and value not in (None, ""):
+                if isinstance(value, QgsProperty):
+                    continue
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    number = None
+                if number is None or not math.isfinite(number) or not definition.checkValueIsAcceptable(value, context):
+                    return f"{name} must be {allowed_numbers(definition)}; got {printable(value)}."
+            elif isinstance(definition, QgsProcessingParameterEnum) and value not in (None, "") and \
+                    not definition.checkValueIsAcceptable(value, context):
+                options = definition.options()
+                return (f"{name} must be one of {', '.join(options)} (or its number, 0-{len(options) - 1}); "
+                        f"got {printable(value)}.")
+        return None
+
+    def with_enum_names(self, parameters: dict) -> dict:
+        """``parameters`` with the index of a static-string enum (DEVICE=2, as the help lists the options)
+        replaced by the option's name."""
+        changed = dict(parameters)
+        for definition in self.parameterDefinitions():
+            value = parameters.get(definition.name())
+            if isinstance(definition, QgsProcessingParameterEnum) and definition.usesStaticStrings():
+                options = definition.options()
+                if isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).isdigit() \
+                        and str(value) not in options and int(value) < len(options):
+                    changed[definition.name()] = options[int(value)]
+        return changed
+
+    def preprocessParameters(self, parameters: dict) -> dict:  # noqa: N802 - QGIS API name
+        return self.with_enum_names(parameters)
+
+    def parameterAsEnumString(self, parameters: dict, name: str, context: Any) -> str:  # noqa: N802
+        return super().parameterAsEnumString(self.with_enum_names(parameters), name, context)
+
     def prepareAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> bool:  # noqa: N802
         self.checkDependencies()
+        problem = self.output_collision(parameters, context)  # also where checkParameterValues was not called
+        if problem:
+            raise QgsProcessingException(self.tr(problem))
+        self._staged: dict[str, tuple[str, str]] = {}
         return True
+
+    # Outputs: never an input, never each other; replaced whole ------------------------------
+    def output_collision(self, parameters: dict, context: Any) -> str | None:
+        """Why an output would overwrite an input or another output of this run (files and GeoPackage layers
+        compared by real path and layer name), or None. Reads nothing but the parameter values."""
+        inputs, outputs = {}, {}
+        for definition in self.parameterDefinitions():
+            name = definition.name()
+            if definition.isDestination():
+                destination = static_destination(parameters.get(name))
+                if destination:
+                    outputs[name] = destination
+            elif isinstance(definition, INPUT_PARAMETER_TYPES):
+                inputs[name] = input_sources(parameters.get(name), context)
+        return collision(inputs, outputs)
+
+    def staged_sink(self, parameters: dict, name: str, context: Any, fields: Any, geometry_type: Any,
+                    crs: Any) -> tuple[Any, str]:
+        """parameterAsSink, but a file destination is written into a hidden folder beside it and only moved
+        into place by :meth:`publish_sink` once complete: an existing file is replaced whole or not at all."""
+        destination = static_destination(parameters.get(name))
+        if not stageable(destination):
+            return self.parameterAsSink(parameters, name, context, fields, geometry_type, crs)
+        folder = tempfile.mkdtemp(prefix=".building_extractor-", dir=os.path.dirname(os.path.abspath(destination)))
+        staged = os.path.join(folder, os.path.basename(destination))
+        value = parameters[name]
+        definition = QgsProcessingOutputLayerDefinition(value) if isinstance(
+            value, QgsProcessingOutputLayerDefinition) else QgsProcessingOutputLayerDefinition(staged)
+        definition.sink = QgsProperty.fromValue(staged)
+        self._staged = getattr(self, "_staged", {})
+        try:
+            sink, dest_id = self.parameterAsSink({**parameters, name: definition}, name, context, fields,
+                                                 geometry_type, crs)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._staged[dest_id] = (folder, os.path.abspath(destination))
+        return sink, dest_id
+
+    def publish_sink(self, dest_id: str, context: Any) -> str:
+        """Move a staged output into place once its sink is closed (deleted); returns the final layer id."""
+        folder, final = self._staged.pop(dest_id, ("", ""))
+        if not folder:
+            return dest_id
+        staged = os.path.join(folder, os.path.basename(final))
+        publish_staged(folder, final)
+        final_id = dest_id.replace(staged, final)
+        layers = context.layersToLoadOnCompletion()
+        if dest_id in layers:
+            layers[final_id] = layers.pop(dest_id)
+            context.setLayersToLoadOnCompletion(layers)
+        return final_id
+
+    def discard_staged(self) -> None:
+        """Remove the staged outputs of a failed or cancelled run (the existing files stay as they were)."""
+        for folder, _ in getattr(self, "_staged", {}).values():
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
+        self._staged = {}
 
     # Shared parameter factories -------------------------------------------------------------
     def add_model_parameter(self, name: str, description: str, optional: bool = True, help_text: str = "") -> None:
@@ -200,6 +321,68 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
 
     def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
         self.add(parameter, advanced=True)
+
+
+INPUT_PARAMETER_TYPES = (QgsProcessingParameterRasterLayer, QgsProcessingParameterVectorLayer,
+                         QgsProcessingParameterFeatureSource, QgsProcessingParameterFile,
+                         QgsProcessingParameterMapLayer, QgsProcessingParameterMultipleLayers)
+
+
+def allowed_numbers(definition: QgsProcessingParameterNumber) -> str:
+    """'an integer from 32 to 8192', 'a number of at least 0', ... for a number parameter."""
+    kind = "an integer" if definition.dataType() == QgsProcessingParameterNumber.Integer else "a finite number"
+    low, high = definition.minimum(), definition.maximum()
+    has_low, has_high = low > -1e300, high < 1e300
+    if has_low and has_high:
+        return f"{kind} from {low:g} to {high:g}"
+    if has_low:
+        return f"{kind} of at least {low:g}"
+    return f"{kind} of at most {high:g}" if has_high else kind
+
+
+def static_destination(value: Any) -> str:
+    """The destination a parameter value names ('' for none, a temporary output or an expression)."""
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        if value.sink.propertyType() != QgsProperty.StaticProperty:
+            return ""
+        value = value.sink.staticValue()
+    if not isinstance(value, str) or value in ("", "TEMPORARY_OUTPUT"):
+        return ""
+    return value
+
+
+def stageable(destination: str) -> bool:
+    """Whether a destination is a whole file (written beside, then moved into place); layers added to an existing
+    GeoPackage (``|layername=``, ``ogr:``) and databases are written in place."""
+    return file_key(destination) is not None and "|" not in destination and not destination.startswith("ogr:")
+
+
+def input_sources(value: Any, context: Any) -> list[str]:
+    """Layer sources or paths an input parameter value refers to (layer objects, ids and names resolved)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    sources = []
+    for item in values:
+        if isinstance(item, QgsProcessingFeatureSourceDefinition):
+            item = item.source.staticValue() if item.source.propertyType() == QgsProperty.StaticProperty else None
+        if hasattr(item, "source") and callable(item.source):  # a layer object
+            sources.append(item.source())
+        elif isinstance(item, str) and item:
+            layer = QgsProcessingUtils.mapLayerFromString(item, context, allowLoadingNewLayers=False) \
+                if context is not None and not os.path.exists(item.split("|")[0]) else None
+            sources.append(layer.source() if layer is not None else item)
+    return sources
+
+
+def discards_staged_outputs(process: Any) -> Any:
+    """Decorates processAlgorithm: when the run fails or is cancelled, its staged outputs are removed."""
+    @functools.wraps(process)
+    def wrapper(self: BaseAlgorithm, parameters: dict, context: Any, feedback: Any) -> dict:
+        try:
+            return process(self, parameters, context, feedback)
+        except BaseException:
+            self.discard_staged()
+            raise
+    return wrapper
 
 
 def installer_available() -> bool:

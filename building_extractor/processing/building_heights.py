@@ -22,8 +22,9 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
+from ..core.files import write_text_atomic
 from ..core.heights import STATISTICS, block_surfaces, building_heights, cityjson_lod1
-from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .base_algorithm import BaseAlgorithm, FeedbackProgress, discards_staged_outputs, run_core
 from .compat import FieldType
 from .outputs import style_blocks, style_heights
 from .shapely_bridge import extend_fields, from_shapely, metric_crs, to_shapely
@@ -77,6 +78,7 @@ class BuildingHeights(BaseAlgorithm):
             self.CITYJSON, self.tr("CityJSON LOD1 file"), self.tr("CityJSON (*.city.json *.json)"),
             optional=True, createByDefault=False))
 
+    @discards_staged_outputs
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API name
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -118,7 +120,7 @@ class BuildingHeights(BaseAlgorithm):
         if dtm is not None:
             new.append(QgsField("ground", FieldType.DOUBLE))
         fields, indices = extend_fields(source.fields(), new)
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(), crs)
+        sink, dest_id = self.staged_sink(parameters, self.OUTPUT, context, fields, source.wkbType(), crs)
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         rows = []
@@ -134,6 +136,8 @@ class BuildingHeights(BaseAlgorithm):
             out.setAttributes(attributes)
             sink.addFeature(out, QgsFeatureSink.FastInsert)
             rows.append(attributes)
+        del sink  # closed: complete
+        dest_id = self.publish_sink(dest_id, context)
         missing = sum(1 for s in stats if not s.pixel_count)
         feedback.pushInfo(self.tr(f"{len(stats) - missing} of {len(stats)} buildings have heights; {missing} "
                                   "have no valid height pixel (outside the raster, nodata or too small)."))
@@ -147,16 +151,15 @@ class BuildingHeights(BaseAlgorithm):
                       {"height": s.value(roof), "height_max": s.height_max, "pixel_count": s.pixel_count})
                      for f, s, m in blocks]
             document = cityjson_lod1(items, work_crs.postgisSrid() or None)
-            with open(cityjson, "w", encoding="utf-8") as handle:
-                json.dump(document, handle)
+            write_text_atomic(cityjson, json.dumps(document))
             feedback.pushInfo(self.tr(f"CityJSON with {len(items)} LOD1 buildings written to {cityjson}."))
             results[self.CITYJSON] = cityjson
         return results
 
     def _write_3d(self, parameters, context, fields: QgsFields, rows, features, stats, roof: str, crs) -> dict:
         """The optional MultiPolygonZ blocks layer (floor, roof and walls of each building)."""
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT_3D, context, fields,
-                                             QgsWkbTypes.MultiPolygonZ, crs)
+        sink, dest_id = self.staged_sink(parameters, self.OUTPUT_3D, context, fields, QgsWkbTypes.MultiPolygonZ,
+                                         crs)
         if sink is None:
             return {}
         from shapely.geometry import MultiPolygon, Polygon
@@ -172,6 +175,8 @@ class BuildingHeights(BaseAlgorithm):
             out.setGeometry(from_shapely(MultiPolygon(faces)))
             out.setAttributes(attributes)
             sink.addFeature(out, QgsFeatureSink.FastInsert)
+        del sink  # closed: complete
+        dest_id = self.publish_sink(dest_id, context)
         self._styles.append((style_blocks, dest_id))
         return {self.OUTPUT_3D: dest_id}
 

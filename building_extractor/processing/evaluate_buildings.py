@@ -34,7 +34,7 @@ from ..core.metrics import (
     write_html_report,
     write_json,
 )
-from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .base_algorithm import BaseAlgorithm, FeedbackProgress, discards_staged_outputs, run_core
 from .compat import FieldType
 from .outputs import style_by_category
 
@@ -102,6 +102,7 @@ class EvaluateBuildings(BaseAlgorithm):
         for name, (_, _, label) in NUMBERS.items():
             self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
 
+    @discards_staged_outputs
     def processAlgorithm(self, parameters, context, feedback):
         predicted = self._source(parameters, self.PREDICTED, context)
         reference = self._source(parameters, self.REFERENCE, context)
@@ -198,8 +199,8 @@ class EvaluateBuildings(BaseAlgorithm):
         fields.append(QgsField("status", FieldType.STRING, len=2))
         fields.append(QgsField("iou", FieldType.DOUBLE))
         fields.append(QgsField("match_id", FieldType.LONG))
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon,
-                                             reference.sourceCrs())
+        sink, dest_id = self.staged_sink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon,
+                                         reference.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         for source, items, geometries in (("predicted", result.predicted, pred_geoms),
@@ -213,7 +214,8 @@ class EvaluateBuildings(BaseAlgorithm):
                                        int(item.match_id) if item.match_id is not None else None])
                 if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
                     raise QgsProcessingException(self.writeFeatureError(sink, parameters, self.OUTPUT))
-        self._dest_id = dest_id
+        del sink  # closed: complete
+        self._dest_id = dest_id = self.publish_sink(dest_id, context)
         return dest_id
 
     def _log(self, feedback, result: EvaluationResult) -> None:

@@ -38,7 +38,14 @@ from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_bu
 from ..core.regularize import MODES
 from ..core.tta import TTA_LABELS, TTA_MODES
 from ..core.vectorize import PostProcessOptions
-from .base_algorithm import BaseAlgorithm, FeedbackProgress, name_output_layer, run_core
+from .base_algorithm import (
+    BaseAlgorithm,
+    FeedbackProgress,
+    name_output_layer,
+    run_core,
+    stageable,
+    static_destination,
+)
 from .compat import FieldType
 from .layer_reader import MAX_AREA_KM2 as DEFAULT_MAX_AREA_KM2
 from .layer_reader import is_file_layer, raster_for_layer
@@ -177,6 +184,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         """Missing packages first, then our checks (their messages name the parameter and say what to do),
         then QGIS's own."""
         message = self.dependency_problem() or self._check_device(parameters)
+        message = message or self.output_collision(parameters, context)
+        message = message or self.value_problem(self.with_enum_names(parameters), context)
         message = message or self._check_model(parameters, context)
         message = message or self._check_numbers(parameters, context) or self._check_input(parameters, context)
         message = message or destination_problem(requested_destination(parameters, self.OUTPUT, context),
@@ -301,7 +310,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         progress = FeedbackProgress(feedback, steps=len(self.STAGES))
         run = ExtractionRun(None)
         buildings, results = self._buildings(parameters, context, raster_path, progress, run)
-        sink, dest_id, sink_started = None, None, False
+        sink, dest_id, sink_started = None, "", False
         try:
             first = next(buildings, None)  # runs read/infer/stitch/vectorize before any output exists
             sink_started = True
@@ -311,11 +320,14 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                 started = time.perf_counter()
                 self._add(sink, building)
                 writing += time.perf_counter() - started
+            sink = None  # closes the output file: it is complete
+            dest_id = self.publish_sink(dest_id, context)  # replaces an existing file whole
         except BaseException as exc:
             buildings.close()  # removes the run's temporary files
             del sink  # closes the output file before it is removed
-            if sink_started:  # an existing file at OUTPUT is only replaced, or removed, once writing began
-                discard_output(output_path)
+            self.discard_staged()  # a staged output is removed; an existing file at OUTPUT stays as it was
+            if sink_started and not stageable(static_destination(parameters.get(self.OUTPUT))):
+                discard_output(output_path)  # a layer written in place into an existing file
             # The probability raster is written last and atomically (core.pipeline.export_probability): a failed
             # run never leaves a partial one, and an older file of that name is left alone.
             if isinstance(exc, BuildingExtractorError):  # Cancelled included: the run fails, nothing is left
@@ -383,8 +395,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         for name, kind in self.FIELDS:
             fields.append(QgsField(name, kind))
         try:
-            sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                                 QgsWkbTypes.MultiPolygon, layer.crs())
+            sink, dest_id = self.staged_sink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon,
+                                             layer.crs())
         except QgsProcessingException as exc:
             raise QgsProcessingException(self.tr(f"{exc} Choose another output path or format (GeoPackage "
                                                  "works everywhere).")) from exc

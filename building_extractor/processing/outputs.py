@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 # Formats QGIS writes without geometries (attributes only): the buildings would be lost.
@@ -252,3 +253,76 @@ def style_by_category(layer_id: str, context: Any, field: str, colours: dict[Any
         categories.append(QgsRendererCategory(value, outline_symbol(colour), label))
     layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
     layer.triggerRepaint()
+
+
+# Sources and destinations that are not files on this machine: never compared, never staged.
+NON_FILE_PREFIXES = ("memory:", "postgres", "postgis:", "spatialite:", "mssql:", "oracle:", "hana:", "wms:", "wfs:",
+                     "http://", "https://", "type=xyz", "url=", "TEMPORARY_OUTPUT")
+
+
+def file_key(uri: str | None) -> tuple[str, str | None] | None:
+    """(normalised real path, layer name or None) of a file layer's source or a file destination; None for
+    anything else. Understands ``path|layername=x``, ``ogr:dbname='path' table="x"`` and ``GPKG:path:x``."""
+    if not uri or not isinstance(uri, str) or uri.startswith(NON_FILE_PREFIXES):
+        return None
+    layer = None
+    if uri.startswith("ogr:"):
+        match = re.search(r"dbname='((?:[^']|'')*)'", uri) or re.search(r"dbname=(\S+)", uri)
+        if match is None:
+            return None
+        table = re.search(r'table="((?:[^"]|"")*)"', uri)
+        path, layer = match.group(1).replace("''", "'"), table.group(1) if table else None
+    elif re.match(r"^GPKG:", uri):
+        path, _, layer = uri[5:].rpartition(":") if uri.count(":") > 1 else (uri[5:], "", None)
+    else:
+        path, *options = uri.split("|")
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip() == "layername":
+                layer = value
+    if "://" in path or not path:
+        return None
+    return os.path.normcase(os.path.realpath(path)), layer or None
+
+
+def same_target(a: tuple[str, str | None], b: tuple[str, str | None]) -> bool:
+    """Whether writing one of these touches the other: one file, and the same layer or the whole file."""
+    return a[0] == b[0] and (a[1] is None or b[1] is None or a[1] == b[1])
+
+
+def collision(inputs: dict[str, list[str]], outputs: dict[str, str]) -> str | None:
+    """Why an output may not be written (it is an input, or another output of the run), or None.
+
+    ``inputs``: parameter name -> layer sources or file paths; ``outputs``: parameter name -> destination.
+    """
+    seen: list[tuple[str, tuple[str, str | None]]] = []
+    for name, destination in outputs.items():
+        key = file_key(destination)
+        if key is None:
+            continue
+        for input_name, sources in inputs.items():
+            if any((source_key := file_key(s)) is not None and same_target(key, source_key) for s in sources):
+                return (f"{name} is the same file as {input_name} ({key[0]}): the run would overwrite its input. "
+                        f"Choose another file name for {name}.")
+        for other, other_key in seen:
+            if same_target(key, other_key):
+                return (f"{name} and {other} are the same file ({key[0]}): one output would overwrite the other. "
+                        "Choose a different file name for each output.")
+        seen.append((name, key))
+    return None
+
+
+def publish_staged(folder: str, final_path: str) -> None:
+    """Move every file of a staging folder beside ``final_path`` (same file system: each move is atomic), the
+    main file last, remove side files the old output had and the new one has not, and the folder."""
+    target = os.path.dirname(os.path.abspath(final_path))
+    main = os.path.basename(final_path)
+    names = sorted(os.listdir(folder), key=lambda name: name == main)
+    stem, extension = os.path.splitext(final_path)
+    for side in SIDECARS.get(extension.lower(), ()):
+        stale = (final_path if side.startswith("-") else stem) + side
+        if os.path.basename(stale) not in names and os.path.isfile(stale):
+            os.remove(stale)
+    for name in names:
+        os.replace(os.path.join(folder, name), os.path.join(target, name))
+    os.rmdir(folder)

@@ -18,7 +18,7 @@ from qgis.core import (
 )
 
 from ..core.regularize import MODES, RegularizeOptions, regularize_buildings
-from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .base_algorithm import BaseAlgorithm, FeedbackProgress, discards_staged_outputs, run_core
 from .compat import FieldType
 from .outputs import style_regularized
 from .shapely_bridge import extend_fields, from_shapely, metric_crs, to_shapely
@@ -69,6 +69,7 @@ class RegularizeBuildings(BaseAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Regularized buildings"), QgsProcessing.TypeVectorPolygon))
 
+    @discards_staged_outputs
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API name
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -103,8 +104,7 @@ class RegularizeBuildings(BaseAlgorithm):
         fields, (i_reg, i_method, i_iou) = extend_fields(source.fields(), [
             QgsField("regularized", FieldType.INT), QgsField("reg_method", FieldType.STRING, len=24),
             QgsField("reg_iou", FieldType.DOUBLE)])
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                             QgsWkbTypes.MultiPolygon, crs)
+        sink, dest_id = self.staged_sink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon, crs)
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         to_layer = QgsCoordinateTransform(work_crs, crs, context.transformContext())
@@ -129,6 +129,8 @@ class RegularizeBuildings(BaseAlgorithm):
         if not written:
             raise QgsProcessingException(self.tr("No building could be regularized: the input polygons are "
                                                  "empty. Check the input layer."))
+        del sink  # closed: complete
+        dest_id = self.publish_sink(dest_id, context)
         feedback.pushInfo(self.tr(f"{written} buildings written, {kept} regularized, "
                                   f"{written - kept} kept as simplified input (IoU below {options.min_iou})."))
         self._dest_id = dest_id

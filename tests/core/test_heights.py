@@ -154,3 +154,60 @@ def test_cityjson_lod1_document():
     surfaces = [[[[document["vertices"][i][d] * scale[d] + translate[d] for d in range(3)] for i in ring]
                  for ring in surface] for surface in geometry["boundaries"][0]]
     assert _volume(surfaces) == pytest.approx(80 * 6.0)
+
+
+# Plausibility (issue 20, point 6) ------------------------------------------------------------------------------
+def test_dsm_without_dtm_is_refused_and_points_to_the_dtm(tmp_path, ndsm):
+    """Regression: a DSM given alone reported a median building height of 1,311 m."""
+    _, heights = ndsm
+    dsm = write_raster(tmp_path / "dsm.tif", heights + 1305.0)
+    buildings = [mbox(10, 10, 20, 18), mbox(40, 40, 50, 60), mbox(70, 70, 80, 80)]
+    with pytest.raises(InputRasterError, match=r"ground around the buildings lies at a median 1305 .*give the DTM"):
+        building_heights(buildings, dsm)
+    low = write_raster(tmp_path / "low_dsm.tif", heights + 8.0)  # a DSM near sea level: warned about
+    progress = Recorder()
+    (flat, *_) = building_heights(buildings, low, progress=progress)
+    assert flat.height_median == pytest.approx(14.0)
+    assert any("median 8.0 m, not near 0" in w for w in progress.warnings)
+    progress = Recorder()
+    building_heights(buildings, ndsm[0], progress=progress)  # a real nDSM: no warning
+    assert progress.warnings == []
+
+
+def test_colour_image_is_refused_as_height_raster(tmp_path):
+    from tests.synthetic import scene_with_roofs
+    from tests.synthetic import write_raster as write_image
+
+    image = write_image(tmp_path / "rgb.tif", scene_with_roofs(200, 200, [(20, 20, 30, 30)]), "EPSG:32636",
+                        from_origin(*ORIGIN, PIXEL, PIXEL))
+    with pytest.raises(InputRasterError, match="looks like an image, not a height model.*nDSM"):
+        building_heights([mbox(10, 10, 20, 18)], str(image))
+
+
+def test_dtm_that_does_not_cover_the_buildings_is_named(tmp_path, ndsm):
+    _, heights = ndsm
+    dsm = write_raster(tmp_path / "dsm.tif", heights + 100.0)
+    elsewhere = np.full((200, 200), 100.0, "float32")
+    profile = {"driver": "GTiff", "width": 200, "height": 200, "count": 1, "dtype": "float32", "crs": "EPSG:32636",
+               "transform": from_origin(ORIGIN[0] + 5000, ORIGIN[1], PIXEL, PIXEL), "nodata": NODATA}
+    with rasterio.open(tmp_path / "dtm.tif", "w", **profile) as dst:
+        dst.write(elsewhere, 1)
+    with pytest.raises(InputRasterError, match="DTM .* does not cover the buildings"):
+        building_heights([mbox(10, 10, 20, 18), mbox(70, 70, 80, 80)], dsm, str(tmp_path / "dtm.tif"))
+    far = [box(ORIGIN[0] + 9000, 10, ORIGIN[0] + 9010, 20)]
+    with pytest.raises(InputRasterError, match="None of the 1 buildings lies on the height raster"):
+        building_heights(far, dsm)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def set_fraction(self, fraction: float) -> None:
+        pass
+
+    def is_canceled(self) -> bool:
+        return False
