@@ -123,7 +123,7 @@ def _text(value: Any) -> bool:
 
 
 FIELD_RULES: dict[str, tuple[str, Any]] = {
-    "architecture": (f"one of {', '.join(ARCHITECTURES)}", lambda v: v in ARCHITECTURES),
+    "architecture": (f"one of {', '.join(ARCHITECTURES)}", lambda v: isinstance(v, str) and v in ARCHITECTURES),
     "encoder": ("a text naming the encoder", _text),
     "decoder_channels": _list_rule("integers in [1, 1024]", lambda x: _number(x, 1, 1024, integer=True), 1, 5),
     "bands": _list_rule("band names", _text, 1, 64),
@@ -181,7 +181,7 @@ def config_from_description(raw: Any) -> ModelConfig:
             "Update the plugin or re-export the model."
         )
     known = {k: v for k, v in raw.items() if k in ModelConfig.__dataclass_fields__}
-    if "architecture" in known and known["architecture"] not in ARCHITECTURES:
+    if "architecture" in known and not FIELD_RULES["architecture"][1](known["architecture"]):
         raise ModelFileError(
             f"Unknown architecture {printable(known['architecture'])!r} in the model file; "
             f"expected one of {', '.join(ARCHITECTURES)}."

@@ -180,9 +180,10 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     # Parameter values: allowed ranges said, enum indexes accepted -----------------------------
-    def value_problem(self, parameters: dict, context: Any) -> str | None:
+    def value_problem(self, parameters: dict, context: Any, finite_only: bool = False) -> str | None:
         """What is wrong with a value QGIS would refuse as just "Incorrect parameter value for X": the allowed
-        range or options, and the value given. Numbers must also be finite (QGIS lets NaN through)."""
+        range or options, and the value given. Numbers must also be finite (QGIS lets NaN through).
+        ``finite_only``: only values that are no finite number (before checks that compute with them)."""
         for definition in self.parameterDefinitions():
             name, value = definition.name(), parameters.get(definition.name())
             if isinstance(definition, QgsProcessingParameterNumber) and value not in (None, ""):
@@ -192,10 +193,11 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
                     number = float(value)
                 except (TypeError, ValueError):
                     number = None
-                if number is None or not math.isfinite(number) or not definition.checkValueIsAcceptable(value, context):
+                not_finite = number is None or not math.isfinite(number)
+                if not_finite or (not finite_only and not definition.checkValueIsAcceptable(value, context)):
                     return f"{name} must be {allowed_numbers(definition)}; got {printable(value)}."
             elif isinstance(definition, QgsProcessingParameterEnum) and value not in (None, "") and \
-                    not definition.checkValueIsAcceptable(value, context):
+                    not isinstance(value, QgsProperty) and not definition.checkValueIsAcceptable(value, context):
                 options = definition.options()
                 return (f"{name} must be one of {', '.join(options)} (or its number, 0-{len(options) - 1}); "
                         f"got {printable(value)}.")

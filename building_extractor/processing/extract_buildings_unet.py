@@ -57,6 +57,7 @@ from .outputs import (
     style_by_confidence,
 )
 
+MAX_TILE_SIZE = 8192
 REGULARIZE_MODES = ("none", *MODES)
 FIELDS = (("id", FieldType.INT), ("confidence", FieldType.DOUBLE), ("max_probability", FieldType.DOUBLE),
           ("area_m2", FieldType.DOUBLE), ("perimeter_m", FieldType.DOUBLE))
@@ -136,7 +137,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                  "native pixel size.", decimals=2)
         self.add_device_parameters(self.DEVICE, self.BATCH_SIZE, self.DEFAULT_BATCH_SIZE)
         self.add(number(self.TILE_SIZE, self.tr("Tile size (px)"), number.Integer, self.model_value(self.TILE_SIZE),
-                        optional=True, minValue=32, maxValue=8192),
+                        optional=True, minValue=32, maxValue=MAX_TILE_SIZE),
                  "Pixels per tile side; a multiple of the model's stride (32). The default is the model's.",
                  advanced=True)
         self.add(number(self.OVERLAP, self.tr("Tile overlap (px)"), number.Double, self.model_value(self.OVERLAP),
@@ -185,9 +186,11 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         then QGIS's own."""
         message = self.dependency_problem() or self._check_device(parameters)
         message = message or self.output_collision(parameters, context)
-        message = message or self.value_problem(self.with_enum_names(parameters), context)
+        named = self.with_enum_names(parameters)
+        message = message or self.value_problem(named, context, finite_only=True)  # NaN, text: before arithmetic
         message = message or self._check_model(parameters, context)
-        message = message or self._check_numbers(parameters, context) or self._check_input(parameters, context)
+        message = message or self._check_numbers(parameters, context) or self.value_problem(named, context)
+        message = message or self._check_input(parameters, context)
         message = message or destination_problem(requested_destination(parameters, self.OUTPUT, context),
                                                  self.OUTPUT)
         message = message or destination_problem(requested_destination(parameters, self.OUTPUT_PROBABILITY, context),
@@ -224,7 +227,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         resolution = self._model_number(parameters, self.RESOLUTION, context)
         stride = getattr(self, "_model_stride", 32)
         effective_tile = tile or getattr(self, "_model_tile", 512)
-        if tile is not None and (tile < stride or tile % stride):
+        if tile is not None and tile <= MAX_TILE_SIZE and (tile < stride or tile % stride):
             return (f"TILE_SIZE must be a positive multiple of {stride} (the model's output stride); {tile} is not. "
                     f"Use {max(stride, (tile + stride - 1) // stride * stride)}.")
         if overlap is not None and overlap < 0:

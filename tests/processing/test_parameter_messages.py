@@ -24,7 +24,7 @@ def raster(tmp_path):
 
 @pytest.mark.parametrize("algorithm, name, value, match", [
     ("extract_buildings_unet", "TILE_SIZE", 10000, "TILE_SIZE must be an integer from 32 to 8192; got 10000"),
-    ("extract_buildings_unet", "BATCH_SIZE", 0, "BATCH_SIZE must be an integer from 1 to 256; got 0"),
+    ("extract_buildings_unet", "BATCH_SIZE", 1000, "BATCH_SIZE must be an integer from 1 to 256; got 1000"),
     ("extract_buildings_unet", "OVERLAP", "nan", "OVERLAP must be a finite number of at least 0; got nan"),
     ("extract_buildings_unet", "RESOLUTION", float("inf"), "RESOLUTION must be a finite number of at least 0"),
     ("extract_buildings_unet", "MIN_AREA", "ten", "MIN_AREA must be a finite number of at least 0; got ten"),
