@@ -184,9 +184,9 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
         """Missing packages first, then our checks (their messages name the parameter and say what to do),
         then QGIS's own."""
-        message = self.dependency_problem() or self._check_device(parameters)
+        named = self.with_enum_names(parameters)  # DEVICE=1 as the help lists the options
+        message = self.dependency_problem() or self._check_device(named)
         message = message or self.output_collision(parameters, context)
-        named = self.with_enum_names(parameters)
         message = message or self.value_problem(named, context, finite_only=True)  # NaN, text: before arithmetic
         message = message or self._check_model(parameters, context)
         message = message or self._check_numbers(parameters, context) or self.value_problem(named, context)
