@@ -91,7 +91,29 @@ def test_offline_install_from_a_wheel_folder_without_network(tmp_path) -> None:
     assert (target / "tinypkg" / "__init__.py").exists() and not Path(str(target) + ".partial").exists()
 
 
-def make_wheel(path: Path, name: str, version: str) -> None:
+def test_training_step_resolves_dependencies_but_never_keeps_numpy(tmp_path) -> None:
+    """The training set is installed with its dependencies (constraints file, no --no-deps); a numpy that pip
+    brings along is removed from the folder, so QGIS's own numpy stays the one imported. Offline, from wheels."""
+    import numpy
+
+    from building_extractor.core.installer import InstallPlan, install
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels / "trainpkg-1.0-py3-none-any.whl", "trainpkg", "1.0", requires=["numpy"])
+    make_wheel(wheels / f"numpy-{numpy.__version__}-py3-none-any.whl", "numpy", numpy.__version__)
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text(f"numpy=={numpy.__version__}\n")
+    target = tmp_path / "python"
+    lines: list[str] = []
+    install(InstallPlan(SYSTEM_PYTHON, str(target), ["trainpkg==1.0"], wheel_dir=str(wheels),
+                        constraints=str(constraints)), lines.append)
+    assert any(f"numpy-{numpy.__version__}" in line for line in lines if "Successfully installed" in line)
+    assert (target / "trainpkg").is_dir()
+    assert not list(target.glob("numpy*")), sorted(p.name for p in target.iterdir())
+
+
+def make_wheel(path: Path, name: str, version: str, requires: list[str] = ()) -> None:
     """A minimal pure-Python wheel (a package with an empty __init__), written by hand: no build tools."""
     import base64
     import hashlib
@@ -99,7 +121,8 @@ def make_wheel(path: Path, name: str, version: str) -> None:
 
     info = f"{name}-{version}.dist-info"
     files = {f"{name}/__init__.py": b"",
-             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+             f"{info}/METADATA": (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                                  + "".join(f"Requires-Dist: {r}\n" for r in requires)).encode(),
              f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
     record = "".join(f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},"
                      f"{len(d)}\n" for p, d in files.items()) + f"{info}/RECORD,,\n"

@@ -42,6 +42,9 @@ TRAINING_REQUIREMENTS = {
     "safetensors": "safetensors==0.8.0",
 }
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# Never left in the folder, even when pip resolved them as dependencies (training set): QGIS's own numpy must be
+# the one imported, and wheels of the others bundle their own GDAL, GEOS or PROJ, which crash inside QGIS.
+PROTECTED = ("numpy", "osgeo", "GDAL", "shapely", "rasterio", "fiona", "pyproj")
 
 
 @dataclass
@@ -145,9 +148,28 @@ def install(plan: InstallPlan, log: Callable[[str], None], is_canceled: Callable
         raise BuildingExtractorError(
             f"pip failed (exit code {code}); see the log above. Check {source}, or install by hand: "
             + " ".join(plan.command(plan.target)))
+    for removed in prune(staging, PROTECTED):
+        log(f"Removed {removed} from the folder: QGIS's own copy is used.")
     shutil.rmtree(plan.target, ignore_errors=True)
     os.replace(staging, plan.target)
     return plan.target
+
+
+def prune(folder: str, names: tuple[str, ...]) -> list[str]:
+    """Delete the packages ``names`` (their modules, ``.libs`` and ``.dist-info``) from a pip --target folder;
+    returns the entries removed."""
+    import glob
+
+    removed = []
+    for name in names:
+        for pattern in (name, f"{name}.libs", f"{name}-*.dist-info", f"{name.lower()}-*.dist-info"):
+            for path in glob.glob(os.path.join(folder, pattern)):
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+                removed.append(os.path.basename(path))
+    return sorted(set(removed))
 
 
 def check_imports(python: str, folder: str, modules: list[str]) -> list[str]:
