@@ -8,7 +8,7 @@ STAGE := $(SYS_PY) scripts/stage.py
 PYTEST_ARGS ?=
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: help setup test test-qgis340 qt6-check stage resources doc zip lint demo bench train-default eval-default train-default-maskrcnn eval-default-maskrcnn screenshot clean
+.PHONY: help setup test test-qgis340 qt6-check stage resources doc zip lint demo bench train-default eval-default train-default-maskrcnn eval-default-maskrcnn train-landcover screenshot clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -70,6 +70,9 @@ train-default-maskrcnn:  ## train the shipped Mask R-CNN (long: CPU hours; encod
 
 eval-default-maskrcnn: stage  ## score the shipped Mask R-CNN on the held-out city (Kampala)
 	$(VENV_PY) scripts/evaluate_default.py --architecture maskrcnn
+
+train-landcover:  ## train the Dubai land cover U-Net into models/ (long: CPU hours; resumable, build/train-landcover/)
+	nice -n 10 $(VENV_PY) scripts/train_landcover.py
 
 screenshot: stage  ## real QGIS desktop under Xvfb: Toolbox, algorithm and batch dialogs in build/screenshots/, help images
 	$(VENV_PY) scripts/desktop_screenshot.py --scenarios toolbox,dialog,batch --screenshots build/screenshots

@@ -18,7 +18,7 @@ from .memory import release_free_memory
 from .model_file import ModelConfig
 from .progress import Progress
 from .raster_source import RasterSource
-from .stitching import ProbabilityWriter, StripAccumulator
+from .stitching import LandCoverWriter, ProbabilityWriter, StripAccumulator
 from .tiling import (
     Tile,
     TileShape,
@@ -233,16 +233,29 @@ class Predictor:
                 logits = self.model(x)
         else:
             logits = self.model(x.contiguous(memory_format=torch.channels_last))
-        return torch.sigmoid(logits.float())[:, 0]
+        return self._activate(logits.float())
+
+    def _activate(self, logits: Any) -> Any:
+        """Probabilities from the network's logits: the building channel's sigmoid (n, rows, columns)."""
+        return self.torch.sigmoid(logits)[:, 0]
+
+
+class LandCoverPredictor(Predictor):
+    """A land cover model: softmax over the classes (n, classes, rows, columns)."""
+
+    def _activate(self, logits: Any) -> Any:
+        return self.torch.softmax(logits, dim=1)
 
 
 def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, device: Any, tile: int,
                        overlap: int, batch_size: int, threshold: float, prob_path: str, mask_path: str,
-                       progress: Progress, tta: str = "none") -> dict[str, float]:
+                       progress: Progress, tta: str = "none", landcover_path: str | None = None
+                       ) -> dict[str, float]:
     """Predict every tile (averaged over the ``tta`` transforms), blend overlaps and write the probability (uint8)
     and mask GeoTIFFs.
 
-    Returns per-stage seconds (read wait, infer, blend+write).
+    A land cover model (``config.is_landcover``) also writes its class raster to ``landcover_path``; its building
+    mask is where building is the most likely class. Returns per-stage seconds (read wait, infer, blend+write).
     """
     import time
 
@@ -262,12 +275,14 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
     progress.info(tile_cost_message(len(tiles), shape, grid.width, grid.height) + fitted)
     last_in_row = {row[-1] for row in rows}
     next_row_start = {rows[i][-1]: (rows[i + 1][0].row if i + 1 < len(rows) else grid.height) for i in range(len(rows))}
+    channels = len(config.classes) if config.is_landcover else 1
     try:
-        writer = ProbabilityWriter(prob_path, mask_path, grid, threshold)
+        writer = (landcover_writer(config, grid, prob_path, mask_path, landcover_path) if config.is_landcover
+                  else ProbabilityWriter(prob_path, mask_path, grid, threshold))
     except OSError as exc:
         raise temp_write_error(prob_path, exc) from exc
-    accumulator = StripAccumulator(grid.width, grid.height, shape, writer, overlap, pad)
-    predictor = Predictor(model, device, progress, tta)
+    accumulator = StripAccumulator(grid.width, grid.height, shape, writer, overlap, pad, channels)
+    predictor = (LandCoverPredictor if config.is_landcover else Predictor)(model, device, progress, tta)
     reader = TileReader(source, config, shape, batch_size, tiles, progress)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
     batches = reader.timed_stream(timings, progress)
@@ -303,6 +318,15 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
         progress.warning("The raster holds no valid pixels (all nodata or masked), so no buildings can be found; "
                          "the output is empty. Check the raster's nodata value and mask.")
     return timings
+
+
+def landcover_writer(config: ModelConfig, grid: Any, prob_path: str, mask_path: str,
+                     landcover_path: str | None) -> LandCoverWriter:
+    """The writer of a land cover model's class raster (next to the probability when no path is given)."""
+    names = [name.lower() for name in config.classes]
+    path = landcover_path or os.path.join(os.path.dirname(prob_path), "landcover.tif")
+    return LandCoverWriter(prob_path, mask_path, path, grid, [config.class_value(i) for i in range(len(names))],
+                           names.index("building") if "building" in names else None)
 
 
 def temp_write_error(path: str, exc: OSError) -> OutputError:

@@ -54,6 +54,9 @@ class ModelConfig:
     mask_threshold: float = 0.5  # Mask R-CNN: mask probability inside a detection
     nms_iou: float = 0.5  # Mask R-CNN: polygon IoU above which the lower-scored detection is dropped
     classes: list[str] = field(default_factory=lambda: ["building"])
+    # Land cover (more than one class): each class's value in the class rasters and outputs, and its colour.
+    class_values: list[int] = field(default_factory=list)
+    class_colors: list[str] = field(default_factory=list)
     name: str = "unnamed"
     description: str = ""
     training: dict[str, Any] = field(default_factory=dict)
@@ -64,6 +67,15 @@ class ModelConfig:
     @property
     def band_count(self) -> int:
         return len(self.bands)
+
+    @property
+    def is_landcover(self) -> bool:
+        """A multi-class (land cover) model: softmax over ``classes`` rather than one building probability."""
+        return len(self.classes) > 1
+
+    def class_value(self, index: int) -> int:
+        """The raster value of class ``index`` (its position plus one unless ``class_values`` says otherwise)."""
+        return int(self.class_values[index]) if self.class_values else index + 1
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **asdict(self)})
@@ -140,6 +152,8 @@ FIELD_RULES: dict[str, tuple[str, Any]] = {
     "mask_threshold": _num_rule(0, 1, low_open=True, high_open=True),
     "nms_iou": _num_rule(0, 1, low_open=True),
     "classes": _list_rule("class names", _text, 1, 255),
+    "class_values": _list_rule("integers in [1, 254]", lambda x: _number(x, 1, 254, integer=True), 0, 255),
+    "class_colors": _list_rule("colours", _text, 0, 255),
     "name": ("a text", lambda v: isinstance(v, str)),
     "description": ("a text", lambda v: isinstance(v, str)),
     "attribution": ("a text", lambda v: isinstance(v, str)),
@@ -160,6 +174,12 @@ def _consistency_problems(raw: dict[str, Any]) -> list[str]:
     tile, stride = raw.get("tile_size", defaults.tile_size), raw.get("stride", defaults.stride)
     if tile % stride:
         problems.append(f"tile_size {tile} is not a multiple of stride {stride}")
+    classes = len(raw.get("classes", defaults.classes))
+    for name in ("class_values", "class_colors"):
+        if raw.get(name) and len(raw[name]) != classes:
+            problems.append(f"{name} has {len(raw[name])} values for {classes} class(es)")
+    if len(set(raw.get("class_values", []))) != len(raw.get("class_values", [])):
+        problems.append("class_values repeats a value")
     channels = raw.get("decoder_channels", [128])
     if raw.get("architecture") == "maskrcnn" and channels[0] % 16:
         problems.append(f"decoder_channels[0] = {channels[0]} is not a multiple of 16 (Mask R-CNN's group norm)")

@@ -41,6 +41,7 @@ class ExtractionOptions:
     seed_threshold: float | None = None  # split touching buildings (core.split); 0: never
     post: PostProcessOptions = field(default_factory=PostProcessOptions)
     probability_path: str | None = None
+    landcover_path: str | None = None  # land cover models: the classified raster (core.landcover)
     workdir: str | None = None
     tta: str = "none"  # test-time augmentation: a key of core.tta.TTA_MODES
 
@@ -166,6 +167,11 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
     threshold = config.threshold if options.threshold is None else options.threshold
     seed = config.seed_threshold if options.seed_threshold is None else options.seed_threshold
     check_options(options, config, tile, threshold)
+    if options.landcover_path and not config.is_landcover:
+        raise BuildingExtractorError(
+            f"OUTPUT_LANDCOVER needs a land cover model, but model {config.name} has the single class "
+            f"{config.classes[0]!r}. Choose a land cover model file (e.g. models/landcover_dubai.safetensors) or "
+            "leave OUTPUT_LANDCOVER empty.")
     if options.seed_threshold is None and seed <= threshold:  # the user raised THRESHOLD above the model's seeds
         seed = 0.0
     if seed and not threshold < seed < 1:
@@ -202,8 +208,10 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
             prob_path = os.path.join(workdir, "probability.tif")
             mask_path = os.path.join(workdir, "mask.tif")
             progress.set_stage(0, STAGES[0])
+            landcover_path = os.path.join(workdir, "landcover.tif")
             run.timings.update(predict_to_rasters(source, model, config, device, tile, overlap, options.batch_size,
-                                                  threshold, prob_path, mask_path, progress, options.tta))
+                                                  threshold, prob_path, mask_path, progress, options.tta,
+                                                  landcover_path))
             source_crs = source.source_crs_wkt
             clip = source.footprint()
         check_canceled(progress)
@@ -226,6 +234,10 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
         run.timings["postprocess_write"] = time.perf_counter() - t0
         if options.probability_path:
             export_probability(prob_path, options.probability_path)
+        if options.landcover_path:
+            from .landcover import export_landcover, model_classes
+
+            export_landcover(landcover_path, options.landcover_path, model_classes(config))
         run.timings["total"] = time.perf_counter() - started
     finally:
         cache.close()

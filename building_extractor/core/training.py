@@ -40,14 +40,20 @@ class TrainingSource:
     ``separate_buildings`` False marks labels that merge touching buildings (footprints vectorized from masks):
     they teach pixels only, so no instance (Mask R-CNN) targets and no validation blocks come from them, as
     building-level scores and split tuning need one footprint per building.
+    Land cover models take their labels from ``class_raster`` (class values, its nodata ignored) or from
+    ``class_layers`` (polygon files, each burnt with its class value in order; pixels none covers take the
+    ``background`` value, 0 = unknown) instead of ``footprints``.
     """
 
     raster: str
-    footprints: str
+    footprints: str = ""
     area: str | None = None
     name: str = ""
     share: float | None = None
     separate_buildings: bool = True
+    class_raster: str | None = None
+    class_layers: list[tuple[str, int]] = field(default_factory=list)
+    background: int = 0
 
 
 @dataclass
@@ -77,6 +83,8 @@ class TrainingOptions:
     chip_pool: int = 0  # > 0: sample this many chips once and draw every batch from them (tiny data, tests)
     touching_gaps: bool = False  # U-Net: label the pixel on each side of a shared wall as background
     loss: str = "bce_dice"  # segmentation networks: a key of UNET_LOSSES
+    # Land cover: [{"name", "value", "color"}, ...] (core.landcover_training); empty for a building model.
+    classes: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -174,6 +182,21 @@ class _Place:
         0 background, -1 unknown) so that touching buildings stay apart. With ``gaps`` the 0/1 label has a
         background seam where two buildings touch (:func:`touching_seams`).
         """
+        image, valid, transform, footprint = self.read_image(row, col, size, mean)
+        h, w = valid.shape
+        burn = rasterize_ids if instances or gaps else rasterize_window
+        label = burn(self.polygons_in(footprint), transform, (h, w))
+        if gaps and not instances:
+            label = ((label > 0) & ~touching_seams(label)).astype(np.uint8)
+        if self.area is not None:
+            known = rasterize_window([a for a in self.area if a.intersects(footprint)], transform, (h, w))
+            valid &= known > 0
+        return finish_chip(image, label, valid, -1 if instances else IGNORE, size, out_size)
+
+    def read_image(self, row: int, col: int, size: int, mean: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+        """A window of at most ``size`` px: image (bands, h, w) 0-1 with ``mean`` where invalid, validity,
+        the window's transform and its footprint polygon."""
         from rasterio.windows import Window
         from rasterio.windows import transform as window_transform
         from shapely.geometry import box
@@ -186,29 +209,28 @@ class _Place:
         x0, y0 = transform * (0, 0)
         x1, y1 = transform * (w, h)
         footprint = box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-        burn = rasterize_ids if instances or gaps else rasterize_window
-        label = burn(self.polygons_in(footprint), transform, (h, w))
-        if gaps and not instances:
-            label = ((label > 0) & ~touching_seams(label)).astype(np.uint8)
-        if self.area is not None:
-            known = rasterize_window([a for a in self.area if a.intersects(footprint)], transform, (h, w))
-            valid &= known > 0
-        image = data / 255.0
-        image = np.where(valid[None], image, mean[:, None, None])
-        unknown = -1 if instances else IGNORE
-        label = np.where(valid, label, unknown).astype(label.dtype)
-        if h < size or w < size:
-            image = np.pad(image, ((0, 0), (0, size - h), (0, size - w)), mode="reflect" if min(h, w) > 1 else "edge")
-            label = np.pad(label, ((0, size - h), (0, size - w)), constant_values=unknown)
-        if size != out_size:
-            import torch
-            import torch.nn.functional as F
+        image = np.where(valid[None], data / 255.0, mean[:, None, None])
+        return image, valid, transform, footprint
 
-            t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
-            image = F.interpolate(t, size=(out_size, out_size), mode="bilinear", align_corners=False)[0].numpy()
-            lt = torch.from_numpy(label)[None, None].float()
-            label = F.interpolate(lt, size=(out_size, out_size), mode="nearest")[0, 0].numpy().astype(label.dtype)
-        return image.astype(np.float32), label
+
+def finish_chip(image: np.ndarray, label: np.ndarray, valid: np.ndarray, unknown: int, size: int, out_size: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Mark invalid pixels unknown, pad a chip cut by the raster's edge to ``size`` and resample it to
+    ``out_size`` (bilinear image, nearest label)."""
+    h, w = valid.shape
+    label = np.where(valid, label, unknown).astype(label.dtype)
+    if h < size or w < size:
+        image = np.pad(image, ((0, 0), (0, size - h), (0, size - w)), mode="reflect" if min(h, w) > 1 else "edge")
+        label = np.pad(label, ((0, size - h), (0, size - w)), constant_values=unknown)
+    if size != out_size:
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+        image = F.interpolate(t, size=(out_size, out_size), mode="bilinear", align_corners=False)[0].numpy()
+        lt = torch.from_numpy(label)[None, None].float()
+        label = F.interpolate(lt, size=(out_size, out_size), mode="nearest")[0, 0].numpy().astype(label.dtype)
+    return image.astype(np.float32), label
 
 
 def chip_shares(places: list[_Place]) -> np.ndarray:
@@ -361,6 +383,7 @@ class Trainer:
 
     architecture = "unet"
     instances = False  # labels are building ids (True) or a 0/1 mask (False)
+    place_type: type[_Place] = _Place
 
     def __init__(self, sources: list[TrainingSource], options: TrainingOptions, output: str,
                  validation: list[TrainingSource] | None = None, checkpoint_dir: str | None = None,
@@ -511,13 +534,16 @@ class Trainer:
         """The training rasters (with their validation blocks held out by place) and the validation chips."""
         o = self.options
         rng = random.Random(o.seed)
-        places = [_Place(s, config.gsd_m, config.band_count) for s in self.sources]
-        val_places = [_Place(s, config.gsd_m, config.band_count) for s in self.validation]
+        places = [self._open_place(s, config) for s in self.sources]
+        val_places = [self._open_place(s, config) for s in self.validation]
         if not val_places:
             for place in places:
                 if place.source.separate_buildings:
                     split_blocks(place, o.block_size, o.val_fraction, rng)
         return places, self._validation_chips(places, val_places, mean)
+
+    def _open_place(self, source: TrainingSource, config: ModelConfig) -> _Place:
+        return self.place_type(source, config.gsd_m, config.band_count)
 
     def retune(self, model_path: str) -> dict[str, Any]:
         """Tune an existing model file's thresholds on this trainer's validation data (the same blocks training
@@ -631,7 +657,7 @@ class Trainer:
                 raise Cancelled()
             batch = [self._sample_chip(places, mean, rng) for _ in range(o.batch_size)]
             x = torch.from_numpy(np.stack([(b[0] - mean[:, None, None]) / std[:, None, None] for b in batch]))
-            y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None]
+            y = self._target(np.stack([b[1] for b in batch]))
             x, y = x.to(device), y.to(device)
             logits = model(x)
             loss = self.loss(logits, y)
@@ -642,13 +668,24 @@ class Trainer:
             scheduler.step()
             losses.append(float(loss.detach()))
             with torch.no_grad():
-                known = y != IGNORE
-                pred = (logits > 0) & known
-                truth = (y == 1) & known
-                inter += float((pred & truth).sum())
-                union += float((pred | truth).sum())
+                batch_inter, batch_union = self._overlap(logits, y)
+                inter += batch_inter
+                union += batch_union
             self.progress.set_fraction((epoch + (step + 1) / o.steps_per_epoch) / o.epochs)
         return float(np.mean(losses)), inter / max(union, 1.0)
+
+    def _target(self, labels: np.ndarray) -> Any:
+        """The loss's target tensor from a batch of labels (n, h, w)."""
+        import torch
+
+        return torch.from_numpy(labels)[:, None]
+
+    def _overlap(self, logits: Any, target: Any) -> tuple[float, float]:
+        """Intersection and union of predicted and true building pixels in a training batch."""
+        known = target != IGNORE
+        pred = (logits > 0) & known
+        truth = (target == 1) & known
+        return float((pred & truth).sum()), float((pred | truth).sum())
 
     def _validate(self, model: Any, chips: list[Any], mean: np.ndarray, std: np.ndarray, device: Any,
                   threshold: float) -> tuple[float, float, tuple[np.ndarray, np.ndarray]]:
@@ -728,6 +765,10 @@ def make_trainer(sources: list[TrainingSource], options: TrainingOptions, output
         from .instance_training import InstanceTrainer
 
         return InstanceTrainer(sources, options, output, **kwargs)
+    if options.classes:
+        from .landcover_training import LandCoverTrainer
+
+        return LandCoverTrainer(sources, options, output, **kwargs)
     return Trainer(sources, options, output, **kwargs)
 
 
