@@ -1,8 +1,8 @@
 """Read a second raster (class labels, a height model) on another raster's processing grid, warped on the fly.
 
 GDAL's warped VRT (``raster_source.warped_vrt``) resamples only the window asked for, so a class raster or a
-DSM in another CRS or at another resolution lines up pixel for pixel with the image without an intermediate file. Pixels the second raster does
-not cover, or marks as nodata, come back invalid.
+DSM in another CRS or at another resolution lines up pixel for pixel with the image without an intermediate
+file. Pixels the second raster does not cover, or marks as nodata, come back invalid.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ from .base_algorithm import (
     static_destination,
 )
 from .compat import FieldType
+from .landcover_outputs import save_landcover_style, style_landcover_layers, write_landcover_polygons
 from .layer_reader import MAX_AREA_KM2 as DEFAULT_MAX_AREA_KM2
 from .layer_reader import is_file_layer, raster_for_layer
 from .outputs import (
@@ -83,10 +84,12 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     MIN_AREA, SIMPLIFY, FILL_HOLES, REGULARIZE = "MIN_AREA", "SIMPLIFY", "FILL_HOLES", "REGULARIZE"
     OUTPUT, OUTPUT_PROBABILITY = "OUTPUT", "OUTPUT_PROBABILITY"
     EXTENT, MAX_AREA_KM2, TTA = "EXTENT", "MAX_AREA_KM2", "TTA"
+    OUTPUT_LANDCOVER, OUTPUT_LANDCOVER_POLYGONS = "OUTPUT_LANDCOVER", "OUTPUT_LANDCOVER_POLYGONS"
 
     def __init__(self) -> None:
         super().__init__()
         self.output_id: str | None = None
+        self.landcover: tuple[str | None, str | None, list[Any]] = (None, None, [])  # raster, polygons, classes
 
     # Parameters whose default is the model's own value: parameter -> ModelConfig field
     MODEL_VALUES = {"RESOLUTION": "gsd_m", "TILE_SIZE": "tile_size", "OVERLAP": "overlap", "THRESHOLD": "threshold",
@@ -114,6 +117,14 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         self.add(QgsProcessingParameterRasterDestination(
             self.OUTPUT_PROBABILITY, self.tr("Probability raster"), optional=True, createByDefault=False),
             "Optional GeoTIFF of the building probability (0-255) at the processing resolution.")
+        self.add(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_LANDCOVER, self.tr("Land cover raster"), optional=True, createByDefault=False),
+            "Land cover models only: GeoTIFF of each pixel's class value, paletted with the class names.")
+        self.add(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_LANDCOVER_POLYGONS, self.tr("Land cover polygons"), QgsProcessing.TypeVectorPolygon,
+            optional=True, createByDefault=False),
+            "Land cover models only: one polygon per class region with a class field, simplified like the "
+            "buildings.")
 
     def _add_reading_parameters(self) -> None:
         """INPUT, EXTENT, BANDS, MODEL, RESOLUTION, DEVICE, BATCH_SIZE, TILE_SIZE, OVERLAP (shared by both models)."""
@@ -195,6 +206,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                                                  self.OUTPUT)
         message = message or destination_problem(requested_destination(parameters, self.OUTPUT_PROBABILITY, context),
                                                  self.OUTPUT_PROBABILITY, vector=False)
+        message = message or self._landcover_problem(parameters, context)
         if message:
             return False, self.tr(message)
         return super().checkParameterValues(parameters, context)
@@ -213,12 +225,29 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                     f"{task_label(self.ARCHITECTURE)} models. Use the {extract_algorithm(config.architecture)} "
                     "algorithm or another model file.")
         self._model_tile, self._model_stride = config.tile_size, config.stride
+        self._model_classes = config.classes
         return None
 
     def _check_device(self, parameters: dict) -> str | None:
         """A device this machine lacks gets its reason (QGIS would only say the value is not an option)."""
         value = parameters.get(self.DEVICE)
         return device_problem(value) if isinstance(value, str) and value else None
+
+    def _landcover_wanted(self, parameters: dict, context: Any) -> bool:
+        return any(requested_destination(parameters, name, context)
+                   for name in (self.OUTPUT_LANDCOVER, self.OUTPUT_LANDCOVER_POLYGONS))
+
+    def _landcover_problem(self, parameters: dict, context: Any) -> str | None:
+        """Land cover outputs need a land cover model and a writable raster destination."""
+        if not self._landcover_wanted(parameters, context):
+            return None
+        classes = getattr(self, "_model_classes", ["building"])
+        if len(classes) < 2:
+            return (f"OUTPUT_LANDCOVER and OUTPUT_LANDCOVER_POLYGONS need a land cover model; MODEL has the single "
+                    f"class {classes[0]!r}. Choose a land cover model (e.g. models/landcover_dubai.safetensors) or "
+                    "leave those outputs empty.")
+        return destination_problem(requested_destination(parameters, self.OUTPUT_LANDCOVER, context),
+                                   self.OUTPUT_LANDCOVER, vector=False)
 
     def _check_numbers(self, parameters: dict, context: Any) -> str | None:
         tile = self._model_number(parameters, self.TILE_SIZE, context, integer=True)
@@ -348,7 +377,26 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                                   + ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items())))
         self.output_id = dest_id
         name_output_layer(context, dest_id, self.tr("{} buildings").format(layer.name()))
+        results.update(self._landcover_outputs(parameters, context, run, feedback))
         return {self.OUTPUT: dest_id, **results}
+
+    def _landcover_outputs(self, parameters: dict, context: Any, run: Any, feedback: Any) -> dict:
+        """Style the land cover raster and write its polygons per class (after the buildings)."""
+        raster = getattr(self, "_landcover_path", None)
+        if not raster:
+            return {}
+        from ..core.landcover import model_classes
+
+        classes = model_classes(run.config)
+        results, polygons_id = {}, None
+        if requested_destination(parameters, self.OUTPUT_LANDCOVER, context):
+            save_landcover_style(raster, classes)
+            results[self.OUTPUT_LANDCOVER] = raster
+        if requested_destination(parameters, self.OUTPUT_LANDCOVER_POLYGONS, context):
+            polygons_id = write_landcover_polygons(self, parameters, context, raster, classes, feedback)
+            results[self.OUTPUT_LANDCOVER_POLYGONS] = polygons_id
+        self.landcover = (results.get(self.OUTPUT_LANDCOVER), polygons_id, classes)
+        return results
 
     def _buildings(self, parameters: dict, context: Any, raster: Any, progress: Any, run: Any) -> tuple[Any, dict]:
         """The core generator of buildings for these parameters, and the extra results it will write."""
@@ -366,7 +414,16 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             workdir=QgsProcessingUtils.tempFolder(),  # Processing's temporary folder (set in its options)
         )
         results = {self.OUTPUT_PROBABILITY: options.probability_path} if options.probability_path else {}
+        options.landcover_path = self._landcover_path = self._landcover_destination(parameters, context)
         return extract_buildings(raster, options, progress, run), results
+
+    def _landcover_destination(self, parameters: dict, context: Any) -> str | None:
+        """OUTPUT_LANDCOVER, a temporary raster when only the polygons are asked for, or None."""
+        if requested_destination(parameters, self.OUTPUT_LANDCOVER, context):
+            return self.parameterAsOutputLayer(parameters, self.OUTPUT_LANDCOVER, context)
+        if requested_destination(parameters, self.OUTPUT_LANDCOVER_POLYGONS, context):
+            return QgsProcessingUtils.generateTempFilename("landcover.tif")
+        return None
 
     def _reading_options(self, parameters: dict, context: Any) -> dict[str, Any]:
         """Core options of the shared reading parameters (the same names in both algorithms' core options)."""
@@ -421,6 +478,9 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     def postProcessAlgorithm(self, context: Any, feedback: Any) -> dict:  # noqa: N802
         if self.output_id:
             style_by_confidence(self.output_id, context)
+        raster, polygons, classes = self.landcover
+        if raster or polygons:
+            style_landcover_layers(raster, polygons, classes, context)
         return {}
 
 

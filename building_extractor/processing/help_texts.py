@@ -11,7 +11,11 @@ HELP_TEXTS = {
         "image at its native pixel size. Runs on the GPU when torch sees one (Device = auto).\n\n"
         "Any raster layer QGIS shows works, also XYZ and WMS/WMTS basemaps: set Extent to the area to process "
         "(required for XYZ layers; at most 25 km² unless the advanced largest area is raised). Windows that "
-        "fail to download are retried, then reported."
+        "fail to download are retried, then reported.\n\n"
+        "With a land cover model (several classes, e.g. models/landcover_dubai.safetensors) the Land cover output "
+        "is a paletted raster holding each pixel's class value with the class names, Land cover polygons one "
+        "polygon per class region with a class field (simplified with the same tolerance, smaller than the "
+        "minimum area dropped), and the buildings are the pixels whose most likely class is building."
     ),
     "extract_buildings_maskrcnn": (
         "Extracts one polygon per building with Mask R-CNN, so that touching roofs stay separate buildings. "
@@ -35,7 +39,11 @@ HELP_TEXTS = {
         "improving or when the time budget is used, and the threshold (Mask R-CNN: detection score) is tuned on "
         "validation. Writes a self-describing .safetensors model file for the matching Extract buildings "
         "algorithm and optionally an HTML report with loss and IoU curves. When cancelled, the best model so far "
-        "is written if an epoch finished and Keep best is on."
+        "is written if an epoch finished and Keep best is on.\n\n"
+        "Land cover: list the classes in Classes (value=name[:#colour], e.g. 1=building, 2=land, 3=road) and give "
+        "a class raster per training raster (same order; its nodata is ignored), or one polygon layer per class. "
+        "The model then has one output per class (cross-entropy + Dice, best epoch by validation mean IoU); its "
+        "file lists the classes, values and colours, and Extract buildings (U-Net) writes its Land cover outputs."
     ),
     "evaluate_buildings": (
         "Compares predicted building polygons with reference footprints, in metres whatever the layers' CRSs.\n\n"
@@ -46,6 +54,15 @@ HELP_TEXTS = {
         "scored on their part inside.\n\n"
         "Writes a layer of predicted and reference buildings marked TP, FP or FN (with the IoU and matched id), "
         "and optionally the metrics as JSON and an HTML report."
+    ),
+    "evaluate_landcover": (
+        "Scores a classified raster (Extract buildings' Land cover output) against a reference class raster: "
+        "per-class IoU, precision, recall and F1, mean IoU, overall accuracy and the confusion matrix (rows: "
+        "reference, columns: predicted). The classified raster is aligned on the reference's grid (nearest "
+        "neighbour, any CRS); reference nodata and values that are no class are not scored. The classes come "
+        "from the classified raster itself, or from the model file given.\n\n"
+        "Writes the scores as JSON and an HTML report; mean IoU, overall accuracy and mean F1 are also output "
+        "values (for models and batch runs)."
     ),
     "regularize_buildings": (
         "Turns wobbly building outlines (model output, digitising) into map-ready footprints (LOD0) with "

@@ -8,14 +8,15 @@ from qgis.PyQt.QtGui import QIcon
 from .base_algorithm import plugin_icon
 from .building_heights import BuildingHeights
 from .evaluate_buildings import EvaluateBuildings
+from .evaluate_landcover import EvaluateLandcover
 from .extract_buildings_maskrcnn import ExtractBuildingsMaskRcnn
 from .extract_buildings_unet import ExtractBuildingsUnet
 from .install_dependencies import InstallDependencies
 from .regularize_buildings import RegularizeBuildings
 from .train_model import TrainModel
 
-ALGORITHMS = (ExtractBuildingsUnet, ExtractBuildingsMaskRcnn, TrainModel, EvaluateBuildings, RegularizeBuildings,
-              BuildingHeights, InstallDependencies)
+ALGORITHMS = (ExtractBuildingsUnet, ExtractBuildingsMaskRcnn, TrainModel, EvaluateBuildings, EvaluateLandcover,
+              RegularizeBuildings, BuildingHeights, InstallDependencies)
 
 
 class BuildingExtractorProvider(QgsProcessingProvider):

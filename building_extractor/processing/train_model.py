@@ -1,4 +1,5 @@
-"""building_extractor:train_model: train or fine-tune a building U-Net or Mask R-CNN on rasters and footprints."""
+"""building_extractor:train_model: train or fine-tune a building U-Net or Mask R-CNN on rasters and footprints, or a
+land cover U-Net on rasters and class rasters (or class polygon layers)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
     QgsProcessingParameterVectorLayer,
     QgsVectorFileWriter,
 )
@@ -61,22 +63,44 @@ class TrainModel(BaseAlgorithm):
     LOSS = "LOSS"
     DEVICE = "DEVICE"
     KEEP_BEST_ON_CANCEL = "KEEP_BEST_ON_CANCEL"
+    CLASSES = "CLASSES"
+    CLASS_RASTERS = "CLASS_RASTERS"
+    CLASS_LAYERS = "CLASS_LAYERS"
+    BACKGROUND_CLASS = "BACKGROUND_CLASS"
+    VALIDATION_CLASS_RASTER = "VALIDATION_CLASS_RASTER"
     OUTPUT_MODEL = "OUTPUT_MODEL"
     OUTPUT_REPORT = "OUTPUT_REPORT"
     VAL_IOU = "VAL_IOU"
     VAL_F1 = "VAL_F1"
+    VAL_ACCURACY = "VAL_ACCURACY"
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802 - QGIS API name
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.INPUT, self.tr("Training rasters (RGB)"), QgsProcessing.TypeRaster))
         self.addParameter(QgsProcessingParameterVectorLayer(
-            self.FOOTPRINTS, self.tr("Building footprints (any CRS)"), POLYGONS))
+            self.FOOTPRINTS, self.tr("Building footprints (any CRS; not for land cover)"), POLYGONS, optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.CLASSES, self.tr("Land cover classes: value=name[:#colour], comma-separated (empty: a building "
+                                  "model)"), optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.CLASS_RASTERS, self.tr("Land cover: class rasters, one per training raster in the same order "
+                                        "(nodata ignored)"), QgsProcessing.TypeRaster, optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.CLASS_LAYERS, self.tr("Land cover: polygon layers, one per class in the order of CLASSES "
+                                       "(instead of class rasters)"), QgsProcessing.TypeVectorPolygon,
+            optional=True))
+        self.add_advanced(QgsProcessingParameterNumber(
+            self.BACKGROUND_CLASS, self.tr("Land cover from polygon layers: class value of pixels no polygon "
+                                           "covers (empty: unknown, not trained on)"),
+            QgsProcessingParameterNumber.Integer, None, optional=True, minValue=1, maxValue=254))
         self.addParameter(QgsProcessingParameterVectorLayer(
             self.AREA, self.tr("Labelled area (outside it pixels are ignored)"), POLYGONS, optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.VALIDATION_RASTER, self.tr("Validation raster"), optional=True))
         self.addParameter(QgsProcessingParameterVectorLayer(
             self.VALIDATION_FOOTPRINTS, self.tr("Validation building footprints"), POLYGONS, optional=True))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.VALIDATION_CLASS_RASTER, self.tr("Land cover: validation class raster"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.VALIDATION_FRACTION, self.tr("Validation fraction held out by spatial blocks (without a "
                                               "validation raster)"),
@@ -122,6 +146,8 @@ class TrainModel(BaseAlgorithm):
             self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True))
         self.addOutput(QgsProcessingOutputNumber(self.VAL_IOU, self.tr("Validation IoU (tuned threshold)")))
         self.addOutput(QgsProcessingOutputNumber(self.VAL_F1, self.tr("Validation building F1")))
+        self.addOutput(QgsProcessingOutputNumber(self.VAL_ACCURACY, self.tr("Land cover: validation overall "
+                                                                            "accuracy")))
 
     def checkParameterValues(self, parameters: dict, context: Any) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
@@ -131,12 +157,49 @@ class TrainModel(BaseAlgorithm):
         if chip % 32:
             return False, self.tr(f"CHIP_SIZE must be a multiple of 32 (the models' stride); {chip} is not. "
                                   f"Use {(chip + 31) // 32 * 32}.")
+        problem = self._label_problem(parameters, context)
+        if problem:
+            return False, self.tr(problem)
         has_raster = parameters.get(self.VALIDATION_RASTER) not in (None, "")
         has_footprints = parameters.get(self.VALIDATION_FOOTPRINTS) not in (None, "")
+        if self._given(parameters, self.CLASSES):
+            has_footprints = self._given(parameters, self.VALIDATION_CLASS_RASTER)
+            if has_raster != has_footprints:
+                return False, self.tr("Give both VALIDATION_RASTER and VALIDATION_CLASS_RASTER, or neither (then "
+                                      "VALIDATION_FRACTION of the training rasters is held out by spatial blocks).")
         if has_raster != has_footprints:
             return False, self.tr("Give both VALIDATION_RASTER and VALIDATION_FOOTPRINTS, or neither (then "
                                   "VALIDATION_FRACTION of the training rasters is held out by spatial blocks).")
         return True, ""
+
+    @staticmethod
+    def _given(parameters: dict, name: str) -> bool:
+        return parameters.get(name) not in (None, "", [])
+
+    def _label_problem(self, parameters: dict, context: Any) -> str | None:
+        """Which labels are missing or do not fit each other (buildings: FOOTPRINTS; land cover: CLASSES with
+        CLASS_RASTERS or CLASS_LAYERS)."""
+        if not self._given(parameters, self.CLASSES):
+            if not self._given(parameters, self.FOOTPRINTS):
+                return ("Give FOOTPRINTS (a building model), or CLASSES with CLASS_RASTERS or CLASS_LAYERS (a land "
+                        "cover model).")
+            return None
+        try:
+            classes = parse_classes(self.parameterAsString(parameters, self.CLASSES, context))
+        except ValueError as exc:
+            return f"CLASSES: {exc}"
+        rasters = len(self.parameterAsLayerList(parameters, self.CLASS_RASTERS, context))
+        layers = len(self.parameterAsLayerList(parameters, self.CLASS_LAYERS, context))
+        inputs = len(self.parameterAsLayerList(parameters, self.INPUT, context))
+        if bool(rasters) == bool(layers):
+            return "A land cover model takes its labels from CLASS_RASTERS or from CLASS_LAYERS: give one of them."
+        if rasters and rasters != inputs:
+            return (f"CLASS_RASTERS has {rasters} raster(s) for {inputs} training raster(s) in INPUT: give one class "
+                    "raster per training raster, in the same order.")
+        if layers and layers != len(classes):
+            return (f"CLASS_LAYERS has {layers} layer(s) for {len(classes)} class(es) in CLASSES: give one polygon "
+                    "layer per class, in the order of CLASSES.")
+        return None
 
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         self.checkDependencies()
@@ -164,6 +227,8 @@ class TrainModel(BaseAlgorithm):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         config = run_core(read_config, model_path)
+        if config.is_landcover:
+            return self._landcover_results(config, model_path, report, feedback)
         val_iou = config.metrics.get("val_iou")  # None when trained without validation (fraction 0)
         val_f1 = config.metrics.get("val_f1", config.metrics.get("val_building_f1"))  # Mask R-CNN, U-Net
         results = {self.OUTPUT_MODEL: model_path, self.VAL_IOU: val_iou, self.VAL_F1: val_f1}
@@ -171,6 +236,20 @@ class TrainModel(BaseAlgorithm):
         if val_f1 is not None:
             scored += f", building F1 {val_f1:.3f}"
         feedback.pushInfo(self.tr(f"Model written to {model_path}: {scored} at threshold {config.threshold}."))
+        if report:
+            results[self.OUTPUT_REPORT] = run_core(write_training_report, report, config, model_path)
+        return results
+
+    def _landcover_results(self, config: Any, model_path: str, report: str, feedback: Any) -> dict:
+        from ..core.training_report import write_training_report
+
+        metrics = config.metrics
+        results = {self.OUTPUT_MODEL: model_path, self.VAL_IOU: metrics.get("val_mean_iou"), self.VAL_F1: None,
+                   self.VAL_ACCURACY: metrics.get("val_overall_accuracy")}
+        scored = (f"validation mean IoU {metrics['val_mean_iou']:.3f}, overall accuracy "
+                  f"{metrics['val_overall_accuracy']:.3f}" if "val_mean_iou" in metrics else "no validation")
+        feedback.pushInfo(self.tr(f"Land cover model ({', '.join(config.classes)}) written to {model_path}: "
+                                  f"{scored}."))
         if report:
             results[self.OUTPUT_REPORT] = run_core(write_training_report, report, config, model_path)
         return results
@@ -200,6 +279,7 @@ class TrainModel(BaseAlgorithm):
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
             loss=LOSSES[self.parameterAsEnum(parameters, self.LOSS, context)],
+            classes=parse_classes(self.parameterAsString(parameters, self.CLASSES, context)),
         )
 
     def _sources(self, parameters: dict, context: Any, workdir: str) -> tuple[list[Any], list[Any]]:
@@ -209,8 +289,13 @@ class TrainModel(BaseAlgorithm):
         rasters = self.parameterAsLayerList(parameters, self.INPUT, context)
         if not rasters:
             raise QgsProcessingException(self.tr("Give at least one training raster (INPUT)."))
-        footprints = self._vector(parameters, self.FOOTPRINTS, context, workdir, required=True)
+        problem = self._label_problem(parameters, context)  # also when checkParameterValues was skipped
+        if problem:
+            raise QgsProcessingException(self.tr(problem))
         area = self._vector(parameters, self.AREA, context, workdir)
+        if self._given(parameters, self.CLASSES):
+            return self._landcover_sources(parameters, context, workdir, rasters, area)
+        footprints = self._vector(parameters, self.FOOTPRINTS, context, workdir, required=True)
         sources = [TrainingSource(raster_file_path(layer), footprints, area, name=layer.name())
                    for layer in rasters]
         validation = []
@@ -222,6 +307,31 @@ class TrainModel(BaseAlgorithm):
                 name=raster.name()))
         return sources, validation
 
+    def _landcover_sources(self, parameters: dict, context: Any, workdir: str, rasters: list[Any],
+                           area: str | None) -> tuple[list[Any], list[Any]]:
+        """Training sources labelled by class rasters (paired in order) or by one polygon layer per class."""
+        from ..core.training import TrainingSource
+
+        classes = parse_classes(self.parameterAsString(parameters, self.CLASSES, context))
+        class_rasters = [raster_file_path(layer)
+                         for layer in self.parameterAsLayerList(parameters, self.CLASS_RASTERS, context)]
+        layers = [vector_file_path(layer, os.path.join(workdir, f"class_{i}.gpkg"), context)
+                  for i, layer in enumerate(self.parameterAsLayerList(parameters, self.CLASS_LAYERS, context))]
+        class_layers = [(path, item["value"]) for path, item in zip(layers, classes)]
+        background = (self.parameterAsInt(parameters, self.BACKGROUND_CLASS, context)
+                      if self._given(parameters, self.BACKGROUND_CLASS) else 0)
+        sources = [TrainingSource(raster_file_path(layer), area=area, name=layer.name(),
+                                  class_raster=class_rasters[i] if class_rasters else None,
+                                  class_layers=class_layers, background=background)
+                   for i, layer in enumerate(rasters)]
+        validation = []
+        raster = self.parameterAsRasterLayer(parameters, self.VALIDATION_RASTER, context)
+        if raster is not None:
+            labels = self.parameterAsRasterLayer(parameters, self.VALIDATION_CLASS_RASTER, context)
+            validation.append(TrainingSource(raster_file_path(raster), name=raster.name(),
+                                             class_raster=raster_file_path(labels)))
+        return sources, validation
+
     def _vector(self, parameters: dict, name: str, context: Any, workdir: str, required: bool = False
                 ) -> str | None:
         layer = self.parameterAsVectorLayer(parameters, name, context)
@@ -230,6 +340,20 @@ class TrainModel(BaseAlgorithm):
                 raise QgsProcessingException(self.invalidSourceError(parameters, name))
             return None
         return vector_file_path(layer, os.path.join(workdir, f"{name.lower()}.gpkg"), context)
+
+
+def parse_classes(text: str) -> list[dict[str, Any]]:
+    """CLASSES text ("1=building:#3c1098, 2=land") as [{"value", "name", "color"}]; [] when empty."""
+    classes = []
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        value, _, rest = item.partition("=")
+        name, _, colour = rest.partition(":")
+        if not value.strip().isdigit() or not name.strip():
+            raise ValueError(f"{item!r} is not value=name (e.g. 1=building:#3c1098, 2=land).")
+        classes.append({"value": int(value), "name": name.strip(), **({"color": colour.strip()} if colour else {})})
+    if classes and len(classes) < 2:
+        raise ValueError("a land cover model needs at least two classes.")
+    return classes
 
 
 def vector_file_path(layer: Any, fallback: str, context: Any) -> str:
