@@ -144,6 +144,10 @@ class LandCoverTrainer(Trainer):
     def _open_place(self, source: TrainingSource, config: ModelConfig) -> _Place:
         return LandCoverPlace(source, config.gsd_m, config.band_count, self.lookup)
 
+    def _check_labels(self, places: list[_Place]) -> None:
+        """Class labels need no footprint check: chips without labelled pixels are never drawn, and a raster
+        with none at all stops the run when sampling (Trainer._draw_chip)."""
+
     def _target(self, labels: np.ndarray) -> Any:
         import torch
 

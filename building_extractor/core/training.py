@@ -463,7 +463,7 @@ class Trainer:
         std = np.asarray(config.std, np.float32)
 
         places, val_chips = self._open_places(config, mean)
-        check_labels(places, self.progress)
+        self._check_labels(places)
         if not val_chips:
             self._no_validation(config.gsd_m)
         self.progress.info(
@@ -541,6 +541,9 @@ class Trainer:
                 if place.source.separate_buildings:
                     split_blocks(place, o.block_size, o.val_fraction, rng)
         return places, self._validation_chips(places, val_places, mean)
+
+    def _check_labels(self, places: list[_Place]) -> None:
+        check_labels(places, self.progress)
 
     def _open_place(self, source: TrainingSource, config: ModelConfig) -> _Place:
         return self.place_type(source, config.gsd_m, config.band_count)
