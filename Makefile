@@ -8,7 +8,7 @@ STAGE := $(SYS_PY) scripts/stage.py
 PYTEST_ARGS ?=
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: help setup test test-qgis340 qt6-check stage resources doc zip lint demo bench train-default eval-default train-default-maskrcnn eval-default-maskrcnn train-landcover screenshot clean
+.PHONY: help setup test test-qgis340 qt6-check stage resources doc zip lint demo serve bench train-default eval-default train-default-maskrcnn eval-default-maskrcnn train-landcover screenshot clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -35,7 +35,7 @@ zip: stage  ## dist/building_extractor-<version>.zip for "Install from ZIP", che
 	$(SYS_PY) scripts/check_plugin_zip.py dist/building_extractor-$$(sed -n 's/^version=//p' metadata.txt).zip
 
 lint: qt6-check  ## ruff on the code, and the Qt 6 / QGIS 4 migration check
-	$(VENV_PY) -m ruff check building_extractor tests bench scripts
+	$(VENV_PY) -m ruff check building_extractor tests bench scripts service
 
 qt6-check:  ## QGIS's PyQt5 -> PyQt6 migration tool (qgis-pyqt5to6) must find nothing to change
 	bash scripts/qt6_check.sh
@@ -49,6 +49,9 @@ demo: stage  ## extract buildings from the shipped sample into build/demo/buildi
 	rm -f build/demo/buildings.gpkg
 	bin/qgis_process run building_extractor:extract_buildings_unet \
 	  --INPUT=data/sample/banepa_sample.tif --OUTPUT=build/demo/buildings.gpkg
+
+serve: stage  ## web service (OGC API - Processes, WPS) on 127.0.0.1:SERVICE_PORT (8080) with its own Redis
+	exec $(VENV_PY) service/serve.py
 
 bench: stage  ## end-to-end benchmarks (bench/run.py)
 	$(VENV_PY) bench/run.py
