@@ -226,6 +226,20 @@ def _check_plausible(results: list[HeightStats], geometries: Sequence[Any], sour
 
 
 # LOD1 blocks -------------------------------------------------------------------------------------------
+def agreement(measured: Sequence[float | None], reference: Sequence[float | None]) -> dict[str, float | int]:
+    """How well measured heights agree with reference heights, over the buildings that have both: the median
+    absolute difference, the median signed difference (measured - reference) and Pearson's correlation."""
+    pairs = np.array([(m, r) for m, r in zip(measured, reference)
+                      if m is not None and r is not None and math.isfinite(m) and math.isfinite(r)], float)
+    if len(pairs) < 2:
+        return {"buildings": len(pairs), "median_abs_diff_m": float("nan"), "median_diff_m": float("nan"),
+                "correlation": float("nan")}
+    difference = pairs[:, 0] - pairs[:, 1]
+    return {"buildings": len(pairs), "median_abs_diff_m": round(float(np.median(np.abs(difference))), 3),
+            "median_diff_m": round(float(np.median(difference)), 3),
+            "correlation": round(float(np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1]), 4)}
+
+
 def block_surfaces(polygon: Any, base: float, top: float) -> list[list[list[tuple[float, float, float]]]]:
     """Surfaces of an extruded block: each a list of rings (exterior first), outward-facing, not closed."""
     from shapely.geometry.polygon import orient
