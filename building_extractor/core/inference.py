@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .area import ProcessingArea, keep_touching
 from .errors import BuildingExtractorError, Cancelled, DeviceError, OutputError
 from .memory import release_free_memory
 from .model_file import ModelConfig
@@ -69,8 +70,8 @@ class TileReader:
     """Reads, pads and normalises tiles into batches on a background thread (overlaps I/O and inference)."""
 
     def __init__(self, source: RasterSource, config: ModelConfig, tile: int | TileShape, batch_size: int,
-                 tiles: list[Tile], progress: Progress) -> None:
-        self.source, self.config, self.batch_size = source, config, batch_size
+                 tiles: list[Tile], progress: Progress, area: ProcessingArea | None = None) -> None:
+        self.source, self.config, self.batch_size, self.area = source, config, batch_size, area
         self.tile = tile_shape(tile)
         self.tiles = tiles
         self.offset, self.scale = value_scale(source, config, progress)
@@ -85,6 +86,8 @@ class TileReader:
         rows, columns = self.tile
         row1, col1 = min(tile.row + rows, grid.height), min(tile.col + columns, grid.width)
         data, valid = self.source.read(row0, col0, row1 - row0, col1 - col0)
+        if self.area is not None:  # outside AREA is nodata
+            valid &= self.area.mask(row0, col0, row1 - row0, col1 - col0)
         self.valid_pixels += int(np.count_nonzero(valid))
         data -= self.offset[:, None, None]
         data *= self.scale[:, None, None] / self.config.input_scale
@@ -249,10 +252,10 @@ class LandCoverPredictor(Predictor):
 
 def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, device: Any, tile: int,
                        overlap: int, batch_size: int, threshold: float, prob_path: str, mask_path: str,
-                       progress: Progress, tta: str = "none", landcover_path: str | None = None
-                       ) -> dict[str, float]:
-    """Predict every tile (averaged over the ``tta`` transforms), blend overlaps and write the probability (uint8)
-    and mask GeoTIFFs.
+                       progress: Progress, tta: str = "none", landcover_path: str | None = None,
+                       area: ProcessingArea | None = None) -> dict[str, float]:
+    """Predict every tile that touches ``area`` (all, without one), averaged over the ``tta`` transforms, blend
+    overlaps and write the probability (uint8) and mask GeoTIFFs.
 
     A land cover model (``config.is_landcover``) also writes its class raster to ``landcover_path``; its building
     mask is where building is the most likely class. Returns per-stage seconds (read wait, infer, blend+write).
@@ -273,6 +276,12 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
     fitted = (f" TILE_SIZE {tile} was fitted to the raster (as many tiles, less padding to compute)."
               if shape != (tile, tile) else "")
     progress.info(tile_cost_message(len(tiles), shape, grid.width, grid.height) + fitted)
+    # Rows that lose all their tiles are dropped: the rows they covered are flushed as empty by the next row.
+    rows = keep_touching(rows, area, shape)
+    if area is not None:
+        kept = sum(len(row) for row in rows)
+        progress.info(f"AREA: {kept} of {len(tiles)} tiles touch it; the others are neither read nor computed.")
+        tiles = [t for row in rows for t in row]
     last_in_row = {row[-1] for row in rows}
     next_row_start = {rows[i][-1]: (rows[i + 1][0].row if i + 1 < len(rows) else grid.height) for i in range(len(rows))}
     channels = len(config.classes) if config.is_landcover else 1
@@ -283,7 +292,7 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
         raise temp_write_error(prob_path, exc) from exc
     accumulator = StripAccumulator(grid.width, grid.height, shape, writer, overlap, pad, channels)
     predictor = (LandCoverPredictor if config.is_landcover else Predictor)(model, device, progress, tta)
-    reader = TileReader(source, config, shape, batch_size, tiles, progress)
+    reader = TileReader(source, config, shape, batch_size, tiles, progress, area)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
     batches = reader.timed_stream(timings, progress)
     try:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .area import AreaSpec, ProcessingArea, keep_touching
 from .errors import BuildingExtractorError
 from .inference import Predictor
 from .maskrcnn import detect, paste_mask
@@ -51,6 +52,7 @@ class InstanceOptions:
     nms_iou: float | None = None
     post: PostProcessOptions = field(default_factory=PostProcessOptions)
     tta: str = "none"  # test-time augmentation: a key of core.tta.TTA_MODES
+    area: AreaSpec | None = None  # only tiles touching it are read and computed; outside it is nodata
 
 
 @dataclass
@@ -395,8 +397,14 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
                   AxisLayout([t.col for t in rows[0]], tile, margin))
         tiles = [t for row in rows for t in row]
         progress.info(tile_cost_message(len(tiles), tile, grid.width, grid.height))
+        area = ProcessingArea(options.area, grid) if options.area is not None else None
+        if area is not None:  # rows keep their ends in row_end: a skipped end only delays that row's merge
+            kept = [t for row in keep_touching(rows, area, (tile, tile)) for t in row]
+            progress.info(f"AREA: {len(kept)} of {len(tiles)} tiles touch it; the others are neither read nor "
+                          "computed.")
+            tiles = kept
         row_end = {row[-1]: (rows[i + 1][0].row if i + 1 < len(rows) else math.inf) for i, row in enumerate(rows)}
-        reader = TileReader(source, config, tile, options.batch_size, tiles, progress)
+        reader = TileReader(source, config, tile, options.batch_size, tiles, progress, area)
         detector = Detector(model, device, score_threshold, progress, options.tta)
         resolver = InstanceResolver(nms_iou)
         post = _PostProcessor(options.post, grid, source.source_crs_wkt, source.footprint())

@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from .area import AreaSpec, ProcessingArea
 from .errors import BuildingExtractorError, OutputError
 from .gdal_scope import gdal_exceptions
 from .inference import predict_to_rasters
@@ -44,6 +45,7 @@ class ExtractionOptions:
     landcover_path: str | None = None  # land cover models: the classified raster (core.landcover)
     workdir: str | None = None
     tta: str = "none"  # test-time augmentation: a key of core.tta.TTA_MODES
+    area: AreaSpec | None = None  # only tiles touching it are read and computed; outside it is nodata
 
 
 @dataclass
@@ -209,9 +211,10 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
             mask_path = os.path.join(workdir, "mask.tif")
             progress.set_stage(0, STAGES[0])
             landcover_path = os.path.join(workdir, "landcover.tif")
+            area = ProcessingArea(options.area, grid) if options.area is not None else None
             run.timings.update(predict_to_rasters(source, model, config, device, tile, overlap, options.batch_size,
                                                   threshold, prob_path, mask_path, progress, options.tta,
-                                                  landcover_path))
+                                                  landcover_path, area))
             source_crs = source.source_crs_wkt
             clip = source.footprint()
         check_canceled(progress)

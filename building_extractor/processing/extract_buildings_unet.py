@@ -10,7 +10,9 @@ import time
 from typing import Any
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsFeature,
+    QgsFeatureRequest,
     QgsFeatureSink,
     QgsField,
     QgsFields,
@@ -22,6 +24,7 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
@@ -30,6 +33,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
+from ..core.area import AreaSpec
 from ..core.choices import extract_algorithm, task_label, task_of
 from ..core.devices import device_problem
 from ..core.errors import BuildingExtractorError
@@ -83,7 +87,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     SPLIT_THRESHOLD = "SPLIT_THRESHOLD"
     MIN_AREA, SIMPLIFY, FILL_HOLES, REGULARIZE = "MIN_AREA", "SIMPLIFY", "FILL_HOLES", "REGULARIZE"
     OUTPUT, OUTPUT_PROBABILITY = "OUTPUT", "OUTPUT_PROBABILITY"
-    EXTENT, MAX_AREA_KM2, TTA = "EXTENT", "MAX_AREA_KM2", "TTA"
+    EXTENT, MAX_AREA_KM2, TTA, AREA = "EXTENT", "MAX_AREA_KM2", "TTA", "AREA"
     OUTPUT_LANDCOVER, OUTPUT_LANDCOVER_POLYGONS = "OUTPUT_LANDCOVER", "OUTPUT_LANDCOVER_POLYGONS"
 
     def __init__(self) -> None:
@@ -134,6 +138,10 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                  "basemaps (then set Extent).")
         self.add(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True),
                  "Area to process. Empty: the whole layer. Required for XYZ tile layers.")
+        self.add(QgsProcessingParameterFeatureSource(self.AREA, self.tr("Only inside polygons"),
+                                                     [QgsProcessing.TypeVectorPolygon], optional=True),
+                 "Polygons (any CRS) to limit the run to: tiles outside them are neither read nor computed and no "
+                 "building is found outside them. Use it for a town boundary or a mask of built-up land.")
         self.add(QgsProcessingParameterBand(self.BANDS, self.tr("Bands"), parentLayerParameterName=self.INPUT,
                                             optional=True, allowMultiple=True),
                  "Red, green and blue bands. Empty: found by colour interpretation, else the first three.",
@@ -436,7 +444,25 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             tile_size=self._model_number(parameters, self.TILE_SIZE, context, integer=True),
             overlap=self._model_number(parameters, self.OVERLAP, context),
             tta=list(TTA_MODES)[self.parameterAsEnum(parameters, self.TTA, context)],
+            area=self._area(parameters, context),
         )
+
+    def _area(self, parameters: dict, context: Any) -> AreaSpec | None:
+        """AREA's polygons, dissolved, in the input raster's CRS (None: no AREA)."""
+        if parameters.get(self.AREA) in (None, ""):
+            return None
+        source = self.parameterAsSource(parameters, self.AREA, context)
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if source is None or layer is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.AREA))
+        request = QgsFeatureRequest().setNoAttributes().setDestinationCrs(layer.crs(), context.transformContext())
+        geometries = [f.geometry() for f in source.getFeatures(request) if f.hasGeometry()]
+        area = QgsGeometry.unaryUnion(geometries) if geometries else QgsGeometry()
+        if area.isEmpty():
+            raise QgsProcessingException(self.tr("AREA has no polygons. Choose a layer (or selection) with the "
+                                                 "polygons to process inside, or leave AREA empty."))
+        wkt = layer.crs().toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+        return AreaSpec(bytes(area.asWkb()), wkt)
 
     def _raster_input(self, parameters: dict, context: Any, feedback: Any, layer: Any) -> Any:
         """The layer's file, the file clipped to EXTENT, or a reader through the layer's data provider (web

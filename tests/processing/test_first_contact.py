@@ -251,3 +251,56 @@ def test_a_device_this_machine_lacks_is_refused_with_the_ones_it_has(provider, t
     missing = next(d for d in ("cuda", "mps") if d not in available_devices())
     with pytest.raises(QgsProcessingException, match=f"DEVICE={missing}.*Use one of: auto, cpu"):
         processing.run(UNET, {"INPUT": str(SAMPLE), "DEVICE": missing, "OUTPUT": str(tmp_path / "b.gpkg")})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["extract_buildings_unet", "extract_buildings_maskrcnn"])
+def test_area_reads_and_computes_only_the_tiles_it_touches(provider, tmp_path, monkeypatch, algorithm):
+    """A quarter of the image as AREA (in another CRS than the raster): about a quarter of the tiles are read
+    and run through the model, and no building lies outside the area."""
+    import processing
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransform,
+        QgsFeature,
+        QgsGeometry,
+        QgsProject,
+        QgsRasterLayer,
+        QgsRectangle,
+        QgsVectorLayer,
+    )
+
+    from building_extractor.core import inference
+
+    reads = []
+    original = inference.TileReader.read_tile
+    monkeypatch.setattr(inference.TileReader, "read_tile",
+                        lambda self, tile: reads.append(tile) or original(self, tile))
+    raster = QgsRasterLayer(str(SAMPLE), "sample")
+    extent = raster.extent()
+    quarter = QgsRectangle(extent.xMinimum(), extent.center().y(), extent.center().x(), extent.yMaximum())
+    mercator = QgsCoordinateReferenceSystem("EPSG:3857")
+    polygon = QgsGeometry.fromRect(quarter)
+    polygon.transform(QgsCoordinateTransform(raster.crs(), mercator, QgsProject.instance()))
+    area = QgsVectorLayer("Polygon?crs=EPSG:3857", "area", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(polygon)
+    area.dataProvider().addFeatures([feature])
+
+    def run(extra: dict, name: str) -> tuple[int, QgsVectorLayer]:
+        reads.clear()
+        output = tmp_path / f"{name}.gpkg"
+        processing.run(f"building_extractor:{algorithm}", {"INPUT": str(SAMPLE), "TILE_SIZE": 128, "OVERLAP": 16,
+                                                           "DEVICE": "cpu", "OUTPUT": str(output), **extra})
+        return len(reads), QgsVectorLayer(str(output), name, "ogr")
+
+    whole_tiles, whole = run({}, "whole")
+    area_tiles, inside = run({"AREA": area}, "inside")
+    # A quarter of the image: a quarter of the tiles, plus the row and column whose context reaches into it.
+    assert whole_tiles >= 16 and 0 < area_tiles <= 0.6 * whole_tiles, (area_tiles, whole_tiles)
+    assert 0 < inside.featureCount() < whole.featureCount()
+    # Pixels count as inside by their centre, outlines follow pixel edges (0.3 m) and are simplified (0.25 m):
+    # about a metre of slack (1e-5 degrees) around the area.
+    bounds = QgsGeometry.fromRect(quarter).buffer(1e-5, 2)
+    for building in inside.getFeatures():
+        assert bounds.contains(building.geometry()), building.geometry().asWkt()[:200]
