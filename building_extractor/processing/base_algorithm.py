@@ -37,6 +37,7 @@ from ..core.errors import BuildingExtractorError
 from ..core.model_file import printable
 from .help_texts import HELP_TEXTS
 from .outputs import collision, file_key, publish_staged
+from .settings import apply_worker_setting, default_device
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 
@@ -224,6 +225,7 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
 
     def prepareAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> bool:  # noqa: N802
         self.checkDependencies()
+        apply_worker_setting()  # Processing ▸ Options: the worker count, for core.workers
         problem = self.output_collision(parameters, context)  # also where checkParameterValues was not called
         if problem:
             raise QgsProcessingException(self.tr(problem))
@@ -305,7 +307,7 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         """DEVICE as a static-string enum of the devices this machine has (core.devices.available_devices):
         scripts pass auto / cpu / cuda / mps, not an index."""
         parameter = QgsProcessingParameterEnum(name, self.tr("Device"), options=available_devices(),
-                                               defaultValue="auto", usesStaticStrings=True)
+                                               defaultValue=default_device(), usesStaticStrings=True)
         parameter.setHelp(self.tr("auto: the GPU when there is one, else the CPU. Only the devices found on this "
                                   "machine are listed."))
         return parameter

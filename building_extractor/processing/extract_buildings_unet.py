@@ -61,6 +61,7 @@ from .outputs import (
     requested_destination,
     style_by_confidence,
 )
+from .settings import resolve_model
 
 MAX_TILE_SIZE = 8192
 REGULARIZE_MODES = ("none", *MODES)
@@ -220,7 +221,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def _model_path(self, parameters: dict, context: Any) -> str:
-        return self.parameterAsFile(parameters, self.MODEL, context) or shipped_model_path(self.DEFAULT_MODEL_FILE)
+        chosen = resolve_model(self.parameterAsFile(parameters, self.MODEL, context))  # a name: the models folder
+        return chosen or shipped_model_path(self.DEFAULT_MODEL_FILE)
 
     def _check_model(self, parameters: dict, context: Any) -> str | None:
         """Read the model file's header only: pickles, missing or foreign files are refused before anything."""

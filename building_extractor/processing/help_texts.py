@@ -1,6 +1,12 @@
 """Short help of every algorithm, keyed by algorithm id (one place; full pages live in help/)."""
 
 HELP_TEXTS = {
+    "diagnostics": (
+        "Reports what a bug report needs: the QGIS, Python and plugin versions, each runtime package's version "
+        "(or that it is missing), the devices found (CPU, CUDA, Apple GPU), which algorithms can run, the "
+        "provider settings and the model files (shipped and in the models folder). Copy the log, or save the "
+        "report as a text file, and attach it to the report."
+    ),
     "extract_buildings_unet": (
         "Extracts building footprints from an RGB aerial or satellite image with a U-Net. The image is read "
         "tile by tile at the model's ground resolution, overlapping tiles are blended without seams, and the "

@@ -5,8 +5,10 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from . import settings
 from .base_algorithm import plugin_icon
 from .building_heights import BuildingHeights
+from .diagnostics import Diagnostics
 from .evaluate_buildings import EvaluateBuildings
 from .evaluate_landcover import EvaluateLandcover
 from .extract_buildings_maskrcnn import ExtractBuildingsMaskRcnn
@@ -16,7 +18,7 @@ from .regularize_buildings import RegularizeBuildings
 from .train_model import TrainModel
 
 ALGORITHMS = (ExtractBuildingsUnet, ExtractBuildingsMaskRcnn, TrainModel, EvaluateBuildings, EvaluateLandcover,
-              RegularizeBuildings, BuildingHeights, InstallDependencies)
+              RegularizeBuildings, BuildingHeights, InstallDependencies, Diagnostics)
 
 
 class BuildingExtractorProvider(QgsProcessingProvider):
@@ -35,6 +37,22 @@ class BuildingExtractorProvider(QgsProcessingProvider):
 
     def icon(self) -> QIcon:
         return plugin_icon()
+
+    def load(self) -> bool:
+        """Settings in Processing's options, then the algorithms, then one log line on what was found."""
+        from qgis.core import Qgis, QgsMessageLog
+
+        from .. import __version__
+        from ..core.diagnostics import runtime_summary
+
+        settings.register(self)
+        self.refreshAlgorithms()
+        QgsMessageLog.logMessage(f"Building Extractor {__version__}: {runtime_summary()}", "Building Extractor",
+                                 Qgis.Info)
+        return True
+
+    def unload(self) -> None:
+        settings.unregister()
 
     def loadAlgorithms(self) -> None:  # noqa: N802 - QGIS API name
         for algorithm in ALGORITHMS:

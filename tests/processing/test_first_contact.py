@@ -304,3 +304,54 @@ def test_area_reads_and_computes_only_the_tiles_it_touches(provider, tmp_path, m
     bounds = QgsGeometry.fromRect(quarter).buffer(1e-5, 2)
     for building in inside.getFeatures():
         assert bounds.contains(building.geometry()), building.geometry().asWkt()[:200]
+
+
+def test_provider_settings_load_message_and_diagnostics(provider, tmp_path, monkeypatch):
+    """Processing ▸ Options holds the provider's settings and they apply; loading logs one line on what was
+    found; the diagnostics algorithm reports versions, devices and model files."""
+    import shutil
+
+    import processing
+    from processing.core.ProcessingConfig import ProcessingConfig
+    from qgis.core import QgsApplication, QgsProcessingContext, QgsSettings
+
+    from building_extractor.core.workers import WORKERS_VARIABLE
+    from building_extractor.processing import settings
+    from building_extractor.processing.provider import BuildingExtractorProvider
+
+    messages = []
+    log = QgsApplication.messageLog()
+    log.messageReceived.connect(lambda text, tag, level: messages.append((tag, text)))
+    fresh = BuildingExtractorProvider()
+    assert fresh.load()
+    QgsApplication.processEvents()
+    assert any(tag == "Building Extractor" and "devices: auto, cpu" in text for tag, text in messages), messages
+    assert set(settings.SETTINGS) <= set(ProcessingConfig.settings)
+
+    stored = QgsSettings()
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(ROOT / "building_extractor" / "models" / "default_unet.safetensors", folder / "city.safetensors")
+    monkeypatch.delenv(WORKERS_VARIABLE, raising=False)
+    try:
+        stored.setValue(f"Processing/Configuration/{settings.DEVICE}", "cpu")
+        stored.setValue(f"Processing/Configuration/{settings.WORKERS}", 3)
+        stored.setValue(f"Processing/Configuration/{settings.MODELS_FOLDER}", str(folder))
+        alg = QgsApplication.processingRegistry().createAlgorithmById(UNET)
+        assert alg.parameterDefinition("DEVICE").defaultValue() == "cpu"
+        chosen = alg._model_path({"MODEL": "city.safetensors"}, QgsProcessingContext())
+        assert chosen == str(folder / "city.safetensors")
+        settings.apply_worker_setting()
+        assert __import__("os").environ[WORKERS_VARIABLE] == "3"
+        result = processing.run("building_extractor:diagnostics", {"OUTPUT": str(tmp_path / "report.txt")})
+    finally:
+        for key in settings.SETTINGS:
+            stored.remove(f"Processing/Configuration/{key}")
+        settings.apply_worker_setting()  # takes back the exported worker count
+    text = (tmp_path / "report.txt").read_text()
+    assert text == result["REPORT"]
+    for expected in ("QGIS: 3.", "building_extractor: ", "torch: ", "devices: auto, cpu", "numpy: ",
+                     "default_unet.safetensors: unet/", "city.safetensors: unet/",
+                     "extract_buildings_unet can run: yes"):
+        assert expected in text, (expected, text)
+    assert WORKERS_VARIABLE not in __import__("os").environ
