@@ -1,4 +1,4 @@
-"""Make help/images/maskrcnn_vs_unet.png: the shipped U-Net and Mask R-CNN on held-out Kampala imagery.
+"""Make help/images/maskrcnn_vs_unet.jpg: the shipped U-Net and Mask R-CNN on held-out Kampala imagery.
 
 Both shipped models run through the core pipelines on ../shared/data/kampala/image_2.tif (a dense block of
 attached roofs the models never trained on); the OSM footprints are drawn for reference. Each polygon gets
@@ -6,7 +6,7 @@ its own colour, so merged blobs and separate instances are easy to tell apart.
 
 Usage::
 
-    .venv/bin/python scripts/make_instances_figure.py [--image PATH] [--output help/images/maskrcnn_vs_unet.png]
+    .venv/bin/python scripts/make_instances_figure.py [--image PATH] [--output help/images/maskrcnn_vs_unet.jpg]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image", default=str(KAMPALA / "image_2.tif"))
-    parser.add_argument("--output", default=str(ROOT / "help" / "images" / "maskrcnn_vs_unet.png"))
+    parser.add_argument("--output", default=str(ROOT / "help" / "images" / "maskrcnn_vs_unet.jpg"))
     args = parser.parse_args()
     with rasterio.open(args.image) as src:
         image = np.moveaxis(src.read([1, 2, 3]), 0, -1)

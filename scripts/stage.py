@@ -59,16 +59,33 @@ def compile_resources() -> bool:
     return True
 
 
+# Project pages the help links to, rendered beside the help pages so that their links resolve in the plugin.
+SHIPPED_PAGES = ("MODELS.md", "BENCHMARKS.md")
+
+
+def _help_sources() -> list[Path]:
+    return sorted(HELP.glob("*.md")) + [ROOT / name for name in SHIPPED_PAGES if (ROOT / name).is_file()]
+
+
+def _shipped_markdown(source: Path) -> str:
+    """A page's markdown with links written for its place in help/html/ (project pages sit beside help ones)."""
+    text = source.read_text(encoding="utf-8")
+    if source.parent == ROOT:
+        text = re.sub(r"\]\(help/", "](", text)
+    return re.sub(r"\]\(\.\./(" + "|".join(map(re.escape, SHIPPED_PAGES)) + r")", r"](\1", text)
+
+
 def build_docs() -> bool:
-    """Render help/*.md into help/html/ (and copy help/images/ beside them) when out of date."""
+    """Render help/*.md (and MODELS.md, BENCHMARKS.md) into help/html/, copy help/images/ beside them, when out
+    of date."""
     changed = False
-    for source in sorted(HELP.glob("*.md")):
+    for source in _help_sources():
         target = HELP_HTML / f"{source.stem}.html"
         if _newer(target, [source, Path(md2html.__file__)]):
             HELP_HTML.mkdir(parents=True, exist_ok=True)
-            target.write_text(md2html.page(source.read_text(encoding="utf-8")), encoding="utf-8")
+            target.write_text(md2html.page(_shipped_markdown(source)), encoding="utf-8")
             changed = True
-    stems = {source.stem for source in HELP.glob("*.md")}
+    stems = {source.stem for source in _help_sources()}
     for stale in HELP_HTML.glob("*.html"):
         if stale.stem not in stems:
             stale.unlink()

@@ -188,3 +188,39 @@ def test_plugin_loads_without_torch_and_algorithms_say_what_to_install(tmp_path)
         result = report["algorithms"][name]
         assert result["can_execute"] is False, name
         assert "torch" in result["message"] and "pip install" in result["message"], result["message"]
+
+
+def test_help_index_lists_every_algorithm_and_extraction_pages_start_with_a_quick_start(provider):
+    import re
+
+    index = (ROOT / "help" / "index.md").read_text(encoding="utf-8")
+    for algorithm in provider.algorithms():
+        assert f"({algorithm.name()}.md)" in index and algorithm.id() in index, f"index.md misses {algorithm.id()}"
+    for name in ("extract_buildings_unet", "extract_buildings_maskrcnn"):
+        page = (ROOT / "help" / f"{name}.md").read_text(encoding="utf-8")
+        first = re.findall(r"^## (.+)$", page, flags=re.M)[0]
+        quick = page.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+        assert first == "Quick start", first
+        for expected in ("km² per hour", "F1", "![", "MODELS", "BENCHMARKS"):
+            assert expected in quick, (name, expected)
+    troubleshooting = (ROOT / "help" / "troubleshooting.md").read_text(encoding="utf-8")
+    assert re.findall(r"^## (.+)$", troubleshooting, flags=re.M)[:2] == [
+        "Installation", "The result is poor: what to try"]
+
+
+def test_every_link_and_picture_of_the_staged_help_resolves_inside_the_plugin():
+    """Help opens from the installed plugin folder: links to pages, images and project pages must be there."""
+    import re
+
+    subprocess.run(["/usr/bin/python3", str(ROOT / "scripts" / "stage.py"), "--quiet"], check=True, timeout=300)
+    html = ROOT / "build" / "plugins" / "building_extractor" / "help" / "html"
+    pages = sorted(html.glob("*.html"))
+    assert {"index.html", "MODELS.html", "BENCHMARKS.html"} <= {p.name for p in pages}
+    broken = []
+    for page in pages:
+        for target in re.findall(r'(?:href|src)="([^"]+)"', page.read_text(encoding="utf-8")):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue  # web addresses and anchors in the same page
+            if not (page.parent / target.split("#")[0]).resolve().is_file():
+                broken.append(f"{page.name} -> {target}")
+    assert not broken, broken
