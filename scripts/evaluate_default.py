@@ -11,9 +11,20 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from building_extractor.core.choices import extract_algorithm  # noqa: E402
+from building_extractor.core.tta import TTA_MODES  # noqa: E402
+
+
+def task_algorithm(architecture: str) -> str:
+    """unet or maskrcnn: the suffix of the extraction algorithm that runs ``architecture``'s models."""
+    return extract_algorithm(architecture).removeprefix("extract_buildings_")
 QGIS_PROCESS = str(ROOT / "bin" / "qgis_process")
 
 
@@ -26,17 +37,20 @@ def qgis_run(algorithm: str, **params: str) -> dict:
     return json.loads(result.stdout[result.stdout.index("{"):])
 
 
-def evaluate_image(image: Path, labels: Path, model: str, out: Path, architecture: str = "unet") -> dict:
+def evaluate_image(image: Path, labels: Path, model: str, out: Path, architecture: str = "unet",
+                   tta: str = "none") -> dict:
     stem = f"{image.parent.name}_{image.stem}"
     predicted = out / f"{stem}_buildings.gpkg"
-    params = {"INPUT": str(image), "OUTPUT": str(predicted)}
+    params = {"INPUT": str(image), "OUTPUT": str(predicted), "TTA": str(list(TTA_MODES).index(tta))}
     if model:
         params["MODEL"] = model
-    qgis_run(f"extract_buildings_{architecture}", **params)
+    started = time.perf_counter()
+    qgis_run(f"extract_buildings_{task_algorithm(architecture)}", **params)
+    seconds = time.perf_counter() - started
     qgis_run("evaluate_buildings", PREDICTED=str(predicted), REFERENCE=str(labels), EXTENT=str(image),
              OUTPUT=str(out / f"{stem}_tpfpfn.gpkg"), OUTPUT_JSON=str(out / f"{stem}.json"),
              OUTPUT_HTML=str(out / f"{stem}.html"))
-    return json.loads((out / f"{stem}.json").read_text())
+    return {**json.loads((out / f"{stem}.json").read_text()), "extract_seconds": round(seconds, 1)}
 
 
 def combine(results: list[dict]) -> dict:
@@ -63,7 +77,10 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--city", default="kampala")
     parser.add_argument("--model", default="", help="model file (default: the shipped model)")
-    parser.add_argument("--architecture", choices=("unet", "maskrcnn"), default="unet")
+    parser.add_argument("--architecture", choices=("unet", "maskrcnn"), default="unet",
+                        help="unet: extract_buildings_unet (every segmentation network); maskrcnn")
+    parser.add_argument("--tta", choices=TTA_MODES, default="none", help="test-time augmentation")
+    parser.add_argument("--images", nargs="+", help="image files relative to --data (default: the city's images)")
     parser.add_argument("--out", help="default: build/eval-default[-maskrcnn]")
     args = parser.parse_args()
     args.out = args.out or str(ROOT / "build" / ("eval-default" + ("-maskrcnn" if args.architecture == "maskrcnn"
@@ -72,20 +89,24 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for image in sorted(city.glob("image_*.tif")) or sorted(city.glob("*.tif")):
-        result = evaluate_image(image, city / "buildings.geojson", args.model, out, args.architecture)
+    images = [Path(args.data) / i for i in args.images] if args.images else \
+        sorted(city.glob("image_*.tif")) or sorted(city.glob("*.tif"))
+    for image in images:
+        result = evaluate_image(image, image.parent / "buildings.geojson", args.model, out, args.architecture,
+                                args.tta)
         result["image"] = image.name
         results.append(result)
     summary = {"city": args.city, "architecture": args.architecture, "model": args.model or "default",
-               "combined": combine(results),
-               "images": [{"image": r["image"], "pixel": r["pixel"],
-                           "building": r["building"]["0.5"]} for r in results]}
+               "tta": args.tta, "combined": combine(results),
+               "extract_seconds": round(sum(r["extract_seconds"] for r in results), 1),
+               "images": [{"image": r["image"], "pixel": r["pixel"], "building": r["building"]["0.5"],
+                           "extract_seconds": r["extract_seconds"]} for r in results]}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     c = summary["combined"]
     print(json.dumps(summary["combined"], indent=1))
     print(f"{args.city}: pixel IoU {c['pixel']['iou']:.4f}, pixel F1 {c['pixel']['f1']:.3f}, "
           f"building P/R/F1 {c['building']['precision']:.3f}/{c['building']['recall']:.3f}/"
-          f"{c['building']['f1']:.3f}")
+          f"{c['building']['f1']:.3f}; extraction {summary['extract_seconds']} s (TTA {args.tta})")
 
 
 if __name__ == "__main__":
