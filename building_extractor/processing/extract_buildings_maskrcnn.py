@@ -63,7 +63,7 @@ class ExtractBuildingsMaskRcnn(ExtractBuildingsUnet):
             post=PostProcessOptions(min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
                                     simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context)),
         )
-        return extract_instances(raster, options, progress, run), {}
+        return self._extraction(extract_instances, raster, options, parameters, context, progress, run), {}
 
     def postProcessAlgorithm(self, context: Any, feedback: Any) -> dict:  # noqa: N802
         if self.output_id:

@@ -28,6 +28,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
     QgsProcessingUtils,
     QgsProperty,
     QgsWkbTypes,
@@ -90,6 +91,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     OUTPUT, OUTPUT_PROBABILITY = "OUTPUT", "OUTPUT_PROBABILITY"
     EXTENT, MAX_AREA_KM2, TTA, AREA = "EXTENT", "MAX_AREA_KM2", "TTA", "AREA"
     OUTPUT_LANDCOVER, OUTPUT_LANDCOVER_POLYGONS = "OUTPUT_LANDCOVER", "OUTPUT_LANDCOVER_POLYGONS"
+    DASK_SCHEDULER = "DASK_SCHEDULER"
 
     def __init__(self) -> None:
         super().__init__()
@@ -178,12 +180,16 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                  "Outline simplification tolerance; 0 keeps every pixel step.", decimals=2)
 
     def _add_output_parameters(self) -> None:
-        """MAX_AREA_KM2 and OUTPUT."""
+        """MAX_AREA_KM2, DASK_SCHEDULER and OUTPUT."""
         number = QgsProcessingParameterNumber
         self.add(number(self.MAX_AREA_KM2, self.tr("Largest web area (km²)"), number.Double, DEFAULT_MAX_AREA_KM2,
                         minValue=0.001),
                  "Web and other non-file layers are refused above this area (downloads take long).", advanced=True,
                  decimals=1)
+        self.add(QgsProcessingParameterString(self.DASK_SCHEDULER, self.tr("Dask scheduler"), optional=True),
+                 "Address of a Dask scheduler (tcp://host:8786) to run the job on its cluster, partition by "
+                 "partition; the workers must reach INPUT and have building_extractor installed. Empty: run in "
+                 "QGIS.", advanced=True)
         self.add(QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Buildings"), QgsProcessing.TypeVectorPolygon),
                  "One polygon per building with its confidence, area and perimeter.")
 
@@ -425,7 +431,27 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         )
         results = {self.OUTPUT_PROBABILITY: options.probability_path} if options.probability_path else {}
         options.landcover_path = self._landcover_path = self._landcover_destination(parameters, context)
-        return extract_buildings(raster, options, progress, run), results
+        return self._extraction(extract_buildings, raster, options, parameters, context, progress, run), results
+
+    def _extraction(self, core_call: Any, raster: Any, options: Any, parameters: dict, context: Any, progress: Any,
+                    run: Any) -> Any:
+        """``core_call``'s generator of buildings here, or the same job on the DASK_SCHEDULER cluster."""
+        scheduler = (self.parameterAsString(parameters, self.DASK_SCHEDULER, context) or "").strip()
+        if not scheduler:
+            return core_call(raster, options, progress, run)
+        from .cluster_run import cluster_buildings
+
+        if not isinstance(raster, str):
+            raise QgsProcessingException(self.tr(
+                "DASK_SCHEDULER: the cluster's workers read the raster themselves, so INPUT must be a raster file "
+                "(not a web layer or a clip to EXTENT). Save the area as a GeoTIFF the workers can reach and run on "
+                "that."))
+        if getattr(options, "landcover_path", None):
+            raise QgsProcessingException(self.tr(
+                "DASK_SCHEDULER: land cover outputs are made by runs in QGIS only. Leave OUTPUT_LANDCOVER and "
+                "OUTPUT_LANDCOVER_POLYGONS empty, or DASK_SCHEDULER empty."))
+        model_given = parameters.get(self.MODEL) not in (None, "")
+        return cluster_buildings(raster, self.ARCHITECTURE, options, scheduler, progress, run, model_given)
 
     def _landcover_destination(self, parameters: dict, context: Any) -> str | None:
         """OUTPUT_LANDCOVER, a temporary raster when only the polygons are asked for, or None."""
