@@ -185,10 +185,12 @@ def _extract_here(dataset: str, output: str, architecture: str, options: Any, pr
 
 
 def _source_crs_wkt(path: str) -> str:
-    import rasterio
+    """The raster's CRS as the core reports it (``RasterSource.source_crs_wkt``): buildings come in it."""
+    from osgeo import gdal
 
-    with rasterio.open(path) as src:
-        return src.crs.to_wkt() if src.crs else ""
+    dataset = gdal.OpenEx(path, gdal.OF_RASTER)
+    srs = dataset.GetSpatialRef() if dataset is not None else None
+    return srs.ExportToWkt() if srs is not None else ""
 
 
 def _extract_on_cluster(dataset: str, output: str, architecture: str, options: Any, cluster: Any,

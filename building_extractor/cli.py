@@ -124,3 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{summary.building_count} buildings written to {summary.output}{where} in {summary.seconds:.1f} s"
           + (f" ({summary.skipped_partitions} partitions resumed)" if summary.skipped_partitions else ""))
     return 0
+
+
+def main_exit() -> None:
+    """Console script entry point (``building-extractor``)."""
+    sys.exit(main())

@@ -139,3 +139,13 @@ def test_inputs_list_folder_and_stac_become_one_mosaic(shared_data, tmp_path) ->
         assert mosaic.startswith("<VRTDataset") and mosaic.count("<SourceFilename") >= 2
     with pytest.raises(InputRasterError, match="one CRS"):
         resolve_input([images[0], str(shared_data / "banepa" / "predict.tif")])
+
+
+def test_console_script_is_declared_and_importable() -> None:
+    import importlib
+
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    module, function = project["scripts"]["building-extractor"].split(":")
+    assert callable(getattr(importlib.import_module(module), function))
