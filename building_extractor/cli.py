@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from .core.errors import BuildingExtractorError
 from .core.regularize import MODES
+from .core.tta import TTA_MODES
 from .scale.partitions import DEFAULT_PARTITION_SIZE
 
 
@@ -42,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     model.add_argument("--batch-size", type=int, help="tiles per forward pass (default 1 U-Net, 2 Mask R-CNN)")
     model.add_argument("--tile-size", type=int, help="tile size px (default: the model's)")
     model.add_argument("--overlap", type=float, help="tile overlap px, or a fraction below 1 (default: the model's)")
+    model.add_argument("--tta", choices=tuple(TTA_MODES), default="none",
+                       help="test-time augmentation: flips (4 passes) or d4 (8 passes); default none")
     thresholds = p.add_argument_group("thresholds")
     thresholds.add_argument("--threshold", type=float, help="U-Net building probability (default: the model's)")
     thresholds.add_argument("--split-threshold", type=float, help="U-Net: split touching buildings at cores above "
@@ -113,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bands=args.bands, device=args.device, batch_size=args.batch_size, tile_size=args.tile_size,
             overlap=args.overlap, threshold=args.threshold, split_threshold=args.split_threshold,
             score_threshold=args.score_threshold, mask_threshold=args.mask_threshold, nms_iou=args.nms_iou,
-            min_area=args.min_area, simplify=args.simplify, fill_holes=args.fill_holes, regularize=args.regularize)
+            min_area=args.min_area, simplify=args.simplify, fill_holes=args.fill_holes, regularize=args.regularize,
+            tta=args.tta)
     except BuildingExtractorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
