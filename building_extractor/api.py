@@ -216,6 +216,10 @@ def _extract_on_cluster(dataset: str, output: str, architecture: str, options: A
     merger.add(piece_from_json(data, kind) for data in writer.resumed_pieces)
     merger.done = set(writer.done)
     todo = [i for i in range(len(job.layout)) if i not in writer.done]
+    if parts and not writer.done:  # COGs of an earlier run with other settings must not join this mosaic
+        for name in os.listdir(parts):
+            if name.startswith("partition_"):
+                os.remove(os.path.join(parts, name))
     summary = Summary(output, architecture, 0, 0.0, len(job.layout), len(job.layout) - len(todo),
                       probability=probability)
     progress.info(describe(job) + (f" Resuming: {summary.skipped_partitions} partitions were done." if

@@ -123,8 +123,17 @@ def dask_client(cluster: ClusterOptions, progress: Progress) -> Iterator[Any]:
     with LocalCluster(n_workers=workers, threads_per_worker=cluster.threads_per_worker,
                       processes=True, dashboard_address=cluster.dashboard_address) as local, Client(local) as client:
         progress.info(f"Dask LocalCluster: {workers} worker processes × "
-                      f"{cluster.threads_per_worker} thread(s); dashboard {client.dashboard_link}")
+                      f"{cluster.threads_per_worker} thread(s); dashboard {dashboard(client)}")
         yield client
+
+
+def dashboard(client: Any) -> str:
+    """The dashboard's address, or how to get one (Dask serves it only with bokeh installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("bokeh") is None:
+        return f"off (python3 -m pip install 'bokeh>=3.1' serves it at {client.dashboard_link})"
+    return client.dashboard_link
 
 
 def stream_partitions(client: Any, job: PartitionJob, indices: list[int], progress: Progress,
