@@ -49,11 +49,12 @@ class GuardedExecuteHandler(ExecuteHandler):
                     inputs[description.identifier] = await _checked_reference(
                         description.identifier, value, is_raster, policy)
             self.request.body = json_encode(document).encode()
-        self._cap_expiry()
+        self._sanitize_prefer()
         return await super().post(process_id)
 
-    def _cap_expiry(self) -> None:
-        """A client's "Prefer: x-expire=N" may shorten, never lengthen, the configured result lifetime."""
+    def _sanitize_prefer(self) -> None:
+        """A client's "Prefer: x-expire=N" may shorten, never lengthen, the configured result lifetime; its
+        "wait=N" is dropped (py-qgis-wps 1.10 would report a timeout but leave the job running)."""
         prefer = self.request.headers.get("Prefer")
         if not prefer:
             return
@@ -61,7 +62,8 @@ class GuardedExecuteHandler(ExecuteHandler):
         kept = []
         for preference in (p.strip() for p in prefer.split(",")):
             name, _, value = preference.partition("=")
-            if name.lower() == "x-expire" and (not value.strip().isdigit() or int(value) > longest):
+            if name.lower() == "wait" or (name.lower() == "x-expire" and (not value.strip().isdigit()
+                                                                            or int(value) > longest)):
                 continue
             kept.append(preference)
         self.request.headers["Prefer"] = ", ".join(kept)
@@ -122,6 +124,10 @@ class SafeStoreHandler(StoreHandler):
 
     async def get(self, job_id: str, resource: str | None = None) -> None:
         path = _job_file(self._workdir, job_id, resource)
+        if path is not None and path.name != "processing.log":
+            record = self.application.wpsservice.get_status(job_id) or {}
+            if record.get("status") != "DONE_STATUS":  # a failed, killed or running job may have half a file
+                raise HTTPError(404, reason="The job has not succeeded: it has no results to download")
         if path is not None and path.suffix == ".geojson" and not path.exists():
             await asyncio.get_running_loop().run_in_executor(None, _geojson_from_gpkg, path)
         return await super().get(job_id, resource)

@@ -30,9 +30,10 @@ def free_port() -> int:
 class Service:
     """One service instance (start / stop / restart) with its folders, ports and log."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, data_dir: Path | None = None, timeout_s: int = 600) -> None:
         self.folder = folder
-        self.data_dir = folder / "data"
+        self.data_dir = data_dir or folder / "data"
+        self.timeout_s = timeout_s
         self.jobs_dir = folder / "jobs"
         self.redis_dir = folder / "redis"
         self.port, self.redis_port = free_port(), free_port()
@@ -45,7 +46,7 @@ class Service:
                 "SERVICE_DATA_DIR": str(self.data_dir), "SERVICE_JOBS_DIR": str(self.jobs_dir),
                 "SERVICE_REDIS_DIR": str(self.redis_dir), "SERVICE_UPLOAD_DIR": str(self.folder / "uploads"),
                 "SERVICE_MAX_PIXELS": str(MAX_PIXELS), "SERVICE_CLEANUP_S": "2", "SERVICE_WORKERS": "2",
-                "SERVICE_TIMEOUT_S": "600", "BUILDING_EXTRACTOR_WORKERS": "1"}
+                "SERVICE_TIMEOUT_S": str(self.timeout_s), "BUILDING_EXTRACTOR_WORKERS": "1"}
 
     def start(self) -> None:
         import requests
@@ -117,3 +118,12 @@ def service(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     yield instance
     if instance.process is not None and instance.process.poll() is None:
         instance.stop()
+
+
+@pytest.fixture
+def short_timeout_service(service: Service, tmp_path: Path) -> Iterator[Service]:
+    """A second service on the same data whose jobs time out after 8 s (the sample takes longer here)."""
+    short = Service(tmp_path, data_dir=service.data_dir, timeout_s=8)
+    short.start()
+    yield short
+    short.stop()

@@ -186,6 +186,15 @@ def test_delete_cancels_a_running_job_and_leaves_nothing(service):
     assert not (service.jobs_dir / job_id).exists()
 
 
+def test_a_job_over_the_timeout_is_killed_and_serves_no_file(short_timeout_service):
+    short = short_timeout_service
+    job_id = submit(short, {"INPUT": "sample.tif", "DEVICE": "cpu", "OUTPUT": "buildings"},
+                    prefer="respond-async, wait=3600")  # a client cannot raise the timeout
+    status = wait_for(short, job_id)
+    assert status["status"] == "failed" and "Timeout" in status["message"], status
+    assert requests.get(f"{short.url}/jobs/{job_id}/files/OUTPUT.gpkg", timeout=30).status_code == 404
+
+
 @pytest.mark.parametrize(("reference", "says"), [
     ("../crop.tif", "contains '..'"),
     ("/etc/passwd", "outside the data folder"),
