@@ -152,13 +152,20 @@ def version() -> str:
 
 
 def make_zip(dist: Path) -> Path:
-    """Zip the staged plugin as dist/building_extractor-<version>.zip (top folder building_extractor/)."""
+    """Zip the staged plugin as dist/building_extractor-<version>.zip (top folder building_extractor/).
+
+    The shipped models go in as ONNX only: with their safetensors twins the zip would be twice the plugin
+    repository's 25 MB limit, and both backends run the ONNX files (torch loads their weights by name).
+    """
     dist.mkdir(parents=True, exist_ok=True)
     target = dist / f"building_extractor-{version()}.zip"
     partial = target.with_suffix(".zip.part")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in _files(STAGE):
-            archive.write(path, str(Path(STAGE.name) / path.relative_to(STAGE)))
+            relative = path.relative_to(STAGE)
+            if relative.parts[0] == "models" and path.suffix == ".safetensors":
+                continue
+            archive.write(path, str(Path(STAGE.name) / relative))
     partial.replace(target)
     return target
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from building_extractor.core.choices import ARCHITECTURES, ENCODERS  # noqa: E402
 from building_extractor.core.model_file import shipped_model_path, update_config  # noqa: E402
+from building_extractor.core.onnx_model import export_model_file  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
 from building_extractor.core.training import UNET_LOSSES, TrainingOptions, make_trainer  # noqa: E402
 from scripts.training_data import ALL, DRONE, attribution, sources  # noqa: E402
@@ -75,15 +76,17 @@ def main() -> None:
     trainer = make_trainer(training, options, output, checkpoint_dir=checkpoints, progress=SilentProgress(verbose=True))
     if args.retune:
         print("re-tuned", output, trainer.retune(output))
-        return
-    output = trainer.run()
-    description = MASKRCNN_DESCRIPTION if maskrcnn else DESCRIPTION
-    if candidate:
-        description = (f"Candidate building model of building_extractor: {args.architecture} on {args.encoder}, "
-                       f"trained at 0.3 m on {', '.join(places)}; Kampala held out. See MODELS.md.")
-    update_config(output, name=f"default-{args.architecture}-{args.encoder}-0.3m", description=description,
-                  attribution=attribution(places))
-    print("wrote", output)
+    else:
+        output = trainer.run()
+        description = MASKRCNN_DESCRIPTION if maskrcnn else DESCRIPTION
+        if candidate:
+            description = (f"Candidate building model of building_extractor: {args.architecture} on {args.encoder}, "
+                           f"trained at 0.3 m on {', '.join(places)}; Kampala held out. See MODELS.md.")
+        update_config(output, name=f"default-{args.architecture}-{args.encoder}-0.3m", description=description,
+                      attribution=attribution(places))
+        print("wrote", output)
+    # The ONNX twin (what the plugin zip ships and onnxruntime runs) always follows the safetensors file.
+    print("wrote", export_model_file(output))
 
 
 if __name__ == "__main__":

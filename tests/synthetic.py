@@ -54,7 +54,7 @@ def use_bright_roof_model(monkeypatch: Any, tmp_path: Path, gsd_m: float = 0.3, 
     from building_extractor.core.model_file import ModelConfig
 
     config = ModelConfig(gsd_m=gsd_m, tile_size=tile, overlap=overlap, threshold=0.75, name="bright-roof")
-    monkeypatch.setattr(pipeline, "load_cached_model", lambda path: (config, BrightRoofNet.build()))
+    monkeypatch.setattr(pipeline, "load_cached_model", lambda path, *_: (config, BrightRoofNet.build()))
     return str(tmp_path / "bright-roof.safetensors")
 
 

@@ -126,9 +126,12 @@ def test_zip_holds_everything_the_plugin_needs(plugin_zip):
     needed = {"__init__.py", "plugin.py", "metadata.txt", "resources.py", "NOTICE", metadata["icon"],
               "processing/provider.py", *(f"help/html/{page.stem}.html" for page in (ROOT / "help").glob("*.md"))}
     models = ROOT / "building_extractor" / "models"
-    needed |= {f"models/{model.name}" for model in models.glob("*.safetensors")}
+    needed |= {f"models/{model.name}" for model in models.glob("default_*.onnx")}
+    assert {"models/default_unet.onnx", "models/default_maskrcnn.onnx"} <= needed
     assert not {prefix + name for name in needed} - names
+    assert not [name for name in names if name.endswith(".safetensors")], "the zip ships the models as ONNX only"
     assert metadata["version"] == building_extractor.__version__
+    assert plugin_zip.stat().st_size < 25_000_000, "the QGIS plugin repository takes zips up to 25 MB"
 
 
 def load_zip_checker():

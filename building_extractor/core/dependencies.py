@@ -30,6 +30,7 @@ ALGORITHM_PACKAGES: dict[str, dict[str, str]] = {
     "extract_buildings_unet": EXTRACTION_PACKAGES,
     "extract_buildings_maskrcnn": EXTRACTION_PACKAGES,
     "train_model": ALL_PACKAGES,
+    "export_model": {**RUNTIME_PACKAGES, "onnx": "onnx"},  # torch builds the network, onnx writes the file
     "evaluate_buildings": GEO_PACKAGES,
     "regularize_buildings": GEO_PACKAGES,
     "building_heights": GEO_PACKAGES,

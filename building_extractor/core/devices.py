@@ -12,7 +12,7 @@ import re
 import sys
 
 #: Every device name the algorithms understand; ``available_devices`` offers those this machine has.
-ALL_DEVICES = ("auto", "cpu", "cuda", "mps")
+ALL_DEVICES = ("auto", "cpu", "cuda", "mps", "directml", "coreml")
 
 
 def torch_cuda_version() -> str | None:
@@ -55,14 +55,35 @@ def apple_gpu_present() -> bool:
     return sys.platform == "darwin" and platform.machine() == "arm64"
 
 
+def onnxruntime_build() -> str | None:
+    """Which onnxruntime package is installed: ``onnxruntime``, ``onnxruntime-gpu`` (CUDA) or
+    ``onnxruntime-directml`` (Windows GPUs); None without one. Read from the package metadata: no import."""
+    import importlib.metadata
+
+    for distribution in ("onnxruntime-gpu", "onnxruntime-directml", "onnxruntime"):
+        try:
+            importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        return distribution
+    return None
+
+
 def available_devices() -> list[str]:
-    """``auto``, ``cpu`` and the GPUs the installed torch can use on this machine (``cuda``, ``mps``)."""
+    """``auto``, ``cpu`` and the GPUs the installed runtimes can use on this machine: ``cuda`` (torch's CUDA build
+    or onnxruntime-gpu, with an NVIDIA driver), ``mps`` (torch on Apple silicon), ``directml``
+    (onnxruntime-directml) and ``coreml`` (onnxruntime on macOS)."""
     devices = ["auto", "cpu"]
     # The cheap hardware checks first: without a GPU, torch is not even looked up.
-    if nvidia_driver_present() and torch_cuda_version():
+    build = onnxruntime_build()
+    if nvidia_driver_present() and (torch_cuda_version() or build == "onnxruntime-gpu"):
         devices.append("cuda")
     if apple_gpu_present() and _find("torch") is not None:
         devices.append("mps")
+    if build == "onnxruntime-directml":
+        devices.append("directml")
+    if sys.platform == "darwin" and build is not None:
+        devices.append("coreml")
     return devices
 
 
@@ -75,8 +96,11 @@ def device_problem(name: str | None) -> str | None:
     usable = ", ".join(available)
     if name == "cuda":
         return (f"DEVICE=cuda was asked for, but this machine sees no CUDA GPU (NVIDIA driver: "
-                f"{'yes' if nvidia_driver_present() else 'no'}; torch CUDA build: {torch_cuda_version()}). "
-                f"Use one of: {usable}.")
+                f"{'yes' if nvidia_driver_present() else 'no'}; torch CUDA build: {torch_cuda_version()}; "
+                f"onnxruntime package: {onnxruntime_build()}, CUDA needs onnxruntime-gpu). Use one of: {usable}.")
+    if name in ("directml", "coreml"):
+        package = "onnxruntime-directml (Windows)" if name == "directml" else "onnxruntime on macOS"
+        return f"DEVICE={name} needs {package}. Use one of: {usable}."
     if name == "mps":
         return f"DEVICE=mps needs an Apple silicon Mac with torch installed. Use one of: {usable}."
     return f"Unknown DEVICE {name!r}. Use one of: {usable}."

@@ -250,15 +250,18 @@ class LandCoverPredictor(Predictor):
         return self.torch.softmax(logits, dim=1)
 
 
-def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, device: Any, tile: int,
+def predict_to_rasters(source: RasterSource, predict: Any, config: ModelConfig, tile: int,
                        overlap: int, batch_size: int, threshold: float, prob_path: str, mask_path: str,
-                       progress: Progress, tta: str = "none", landcover_path: str | None = None,
+                       progress: Progress, landcover_path: str | None = None,
                        area: ProcessingArea | None = None) -> dict[str, float]:
-    """Predict every tile that touches ``area`` (all, without one), averaged over the ``tta`` transforms, blend
-    overlaps and write the probability (uint8) and mask GeoTIFFs.
+    """Predict every tile that touches ``area`` (all, without one), blend overlaps and write the probability
+    (uint8) and mask GeoTIFFs.
 
-    A land cover model (``config.is_landcover``) also writes its class raster to ``landcover_path``; its building
-    mask is where building is the most likely class. Returns per-stage seconds (read wait, infer, blend+write).
+    ``predict`` turns a normalised batch into (n, rows, columns) probabilities, or (n, classes, rows, columns)
+    for a land cover model (a ``core.backends.Runner``, which also averages over the test-time augmentation's
+    transforms). A land cover model (``config.is_landcover``) also writes its class raster to ``landcover_path``;
+    its building mask is where building is the most likely class. Returns per-stage seconds (read wait, infer,
+    blend+write).
     """
     import time
 
@@ -291,14 +294,13 @@ def predict_to_rasters(source: RasterSource, model: Any, config: ModelConfig, de
     except OSError as exc:
         raise temp_write_error(prob_path, exc) from exc
     accumulator = StripAccumulator(grid.width, grid.height, shape, writer, overlap, pad, channels)
-    predictor = (LandCoverPredictor if config.is_landcover else Predictor)(model, device, progress, tta)
     reader = TileReader(source, config, shape, batch_size, tiles, progress, area)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
     batches = reader.timed_stream(timings, progress)
     try:
         for batch in batches:
             t1 = time.perf_counter()
-            probs = predictor(batch.images)
+            probs = predict(batch.images)
             t2 = time.perf_counter()
             try:
                 for tile_info, prob, valid in zip(batch.tiles, probs, batch.valid):

@@ -44,6 +44,7 @@ class InstanceOptions:
     gsd_m: float | None = None
     bands: list[int] | None = None
     device: str = "auto"
+    backend: str = "auto"  # core.backends.BACKENDS
     batch_size: int = 2
     tile_size: int | None = None
     overlap: float | None = None
@@ -360,16 +361,17 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
 
     ``run`` (a :class:`building_extractor.core.pipeline.ExtractionRun`) is filled with settings and timings.
     """
+    from .backends import open_model
     from .inference import TileReader
     from .memory import release_free_memory
-    from .models import resolve_device
-    from .pipeline import ExtractionRun, bounded_gdal_cache, load_cached_model, open_raster
+    from .pipeline import ExtractionRun, bounded_gdal_cache, open_raster
 
     progress = progress or SilentProgress()
-    config, model = load_cached_model(options.model_path, "maskrcnn")
+    runner = open_model(options.model_path, "maskrcnn", options.backend, options.device, progress,
+                        options.score_threshold, options.tta)
+    config = runner.config
     run = run if run is not None else ExtractionRun(config)
     run.config = config
-    device = resolve_device(options.device)
     tile = options.tile_size or config.tile_size
     check_instance_options(options, config, tile)
     overlap = resolve_overlap(config.overlap if options.overlap is None else options.overlap, tile)
@@ -383,10 +385,11 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
         for message in run.warnings:
             progress.warning(message)
         grid = source.grid
-        run.device, run.gsd_m, run.tile_size, run.overlap = str(device), grid.gsd_m, tile, overlap
-        run.threshold, run.grid_size = score_threshold, (grid.width, grid.height)
+        run.device, run.backend, run.gsd_m, run.tile_size = runner.device, runner.backend, grid.gsd_m, tile
+        run.overlap, run.threshold, run.grid_size = overlap, score_threshold, (grid.width, grid.height)
+        progress.info(f"Model {config.name} (maskrcnn/{config.encoder}) on {runner.description}.")
         progress.info(
-            f"Model {config.name} (maskrcnn/{config.encoder}) on {device}; processing grid {grid.width}×{grid.height} "
+            f"Processing grid {grid.width}×{grid.height} "
             f"px at {grid.gsd_m:.3g} m; tile {tile} px, overlap {overlap} px, score ≥ {score_threshold:.2f}, "
             f"mask ≥ {mask_threshold:.2f}, NMS IoU {nms_iou:.2f}."
         )
@@ -405,7 +408,6 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
             tiles = kept
         row_end = {row[-1]: (rows[i + 1][0].row if i + 1 < len(rows) else math.inf) for i, row in enumerate(rows)}
         reader = TileReader(source, config, tile, options.batch_size, tiles, progress, area)
-        detector = Detector(model, device, score_threshold, progress, options.tta)
         resolver = InstanceResolver(nms_iou)
         post = _PostProcessor(options.post, grid, source.source_crs_wkt, source.footprint())
         timings = {"read": 0.0, "detect": 0.0, "merge": 0.0, "postprocess_write": 0.0}
@@ -414,7 +416,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
         try:
             for batch in batches:
                 t1 = time.perf_counter()
-                detections = detector(batch.images)
+                detections = runner(batch.images)
                 t2 = time.perf_counter()
                 finished: list[Candidate] = []
                 for tile_info, found, valid in zip(batch.tiles, detections, batch.valid):

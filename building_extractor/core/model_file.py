@@ -30,6 +30,21 @@ def shipped_model_path(file_name: str = "default_unet.safetensors") -> str:
     return str(SHIPPED_MODELS_DIR / file_name)
 
 
+def default_model_path(architecture: str = "unet", backend: str = "auto") -> str:
+    """The shipped default model of ``architecture`` in the format ``backend`` runs.
+
+    The plugin zip ships the defaults as ONNX only (``default_<architecture>.onnx``, fp16 weights: both fit the
+    plugin repository's 25 MB); a checkout also has the ``.safetensors`` files that training writes. ONNX is
+    chosen unless torch is asked for and the safetensors file is there (torch can also load the ONNX file's
+    weights: ``core.models.load_model``).
+    """
+    onnx_file = SHIPPED_MODELS_DIR / f"default_{architecture}.onnx"
+    safetensors_file = SHIPPED_MODELS_DIR / f"default_{architecture}.safetensors"
+    if backend == "torch" and safetensors_file.exists() or not onnx_file.exists():
+        return str(safetensors_file)
+    return str(onnx_file)
+
+
 @dataclass
 class ModelConfig:
     """Everything that describes a model; stored as JSON in the model file's header."""
@@ -246,11 +261,16 @@ def _sniff(path: Path) -> None:
 
 
 def read_config(path: str | os.PathLike[str]) -> ModelConfig:
-    """Read only the config from a model file (cheap; no tensors are loaded).
+    """Read only the config from a model file, safetensors or ONNX (cheap; no tensors are loaded).
 
     The safetensors header is parsed here (8-byte little-endian length, then JSON) rather than by the
-    safetensors package: the extraction path must not need it (issue 19), and the format is that simple.
+    safetensors package: the extraction path must not need it (issue 19), and the format is that simple. ONNX
+    files: :func:`building_extractor.core.onnx_model.read_onnx_config` (plain Python too).
     """
+    if str(path).lower().endswith(".onnx"):
+        from .onnx_model import read_onnx_config
+
+        return read_onnx_config(path)
     path = Path(path)
     _sniff(path)
     try:
@@ -272,7 +292,12 @@ def read_config(path: str | os.PathLike[str]) -> ModelConfig:
 
 
 def tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
-    """Names and shapes of the tensors in a model file, from its header only (no tensor is read)."""
+    """Names and shapes of the tensors in a model file, from its header only (no tensor is read; ONNX files:
+    their weights, by PyTorch name)."""
+    if str(path).lower().endswith(".onnx"):
+        from .onnx_model import onnx_tensor_shapes
+
+        return onnx_tensor_shapes(path)
     from safetensors import safe_open
 
     try:
@@ -284,7 +309,11 @@ def tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
 
 
 def load_model_file(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, Any]]:
-    """Return the config and the state dict (float32 tensors) of a model file."""
+    """Return the config and the state dict (float32 tensors) of a model file (safetensors or ONNX)."""
+    if str(path).lower().endswith(".onnx"):
+        from .onnx_model import load_onnx_state
+
+        return read_config(path), load_onnx_state(path)
     from safetensors.torch import load_file
 
     config = read_config(path)

@@ -97,6 +97,8 @@ def check_weights_fit(path: str, config: ModelConfig) -> None:
             "edited by hand or written by an incompatible tool; use a model written by train_model."
         ) from exc
     found = tensor_shapes(path)
+    if str(path).lower().endswith(".onnx"):  # ONNX files keep no batch-norm counters (load_model adds them)
+        expected = {name: shape for name, shape in expected.items() if not name.endswith("num_batches_tracked")}
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     wrong = [f"{name} {found[name]} instead of {expected[name]}" for name in expected
@@ -113,13 +115,17 @@ def check_weights_fit(path: str, config: ModelConfig) -> None:
 
 
 def load_model(path: str, expected_architecture: str | None = None) -> tuple[ModelConfig, Any]:
-    """Load a model file into a network in eval mode; check it suits an algorithm for ``expected_architecture``
-    and that the weights fit the header before building the network."""
+    """Load a model file (safetensors, or ONNX written by ``core.onnx_model``) into a torch network in eval mode;
+    check it suits an algorithm for ``expected_architecture`` and that the weights fit the header before building
+    the network."""
     config = read_config(path)
     check_task(config, expected_architecture, str(path))
     check_weights_fit(path, config)
     config, state = load_model_file(path)
     model = build_model(config)
+    for name, tensor in model.state_dict().items():
+        if name.endswith("num_batches_tracked") and name not in state:  # a counter ONNX files do not keep
+            state[name] = tensor
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .area import AreaSpec, ProcessingArea
+from .backends import open_model
 from .errors import BuildingExtractorError, OutputError
 from .gdal_scope import gdal_exceptions
 from .inference import predict_to_rasters
@@ -35,6 +36,7 @@ class ExtractionOptions:
     gsd_m: float | None = None  # None: the model's GSD; 0: the raster's native resolution
     bands: list[int] | None = None
     device: str = "auto"
+    backend: str = "auto"  # core.backends.BACKENDS
     batch_size: int = 1
     tile_size: int | None = None
     overlap: float | None = None
@@ -54,6 +56,7 @@ class ExtractionRun:
 
     config: ModelConfig
     device: str = ""
+    backend: str = ""
     gsd_m: float = 0.0
     tile_size: int = 0
     overlap: int = 0
@@ -157,13 +160,11 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
 
     Geometries are in the raster's CRS. ``run`` (if given) is filled with the settings used and timings.
     """
-    from .models import resolve_device
-
     progress = progress or SilentProgress()
-    config, model = load_cached_model(options.model_path)
+    runner = open_model(options.model_path, "unet", options.backend, options.device, progress, tta=options.tta)
+    config = runner.config
     run = run if run is not None else ExtractionRun(config)
     run.config = config
-    device = resolve_device(options.device)
     gsd = config.gsd_m if options.gsd_m is None else options.gsd_m
     tile = options.tile_size or config.tile_size
     threshold = config.threshold if options.threshold is None else options.threshold
@@ -197,13 +198,14 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
             for message in run.warnings:
                 progress.warning(message)
             grid = source.grid
-            run.device, run.gsd_m, run.tile_size = str(device), grid.gsd_m, tile
+            run.device, run.backend, run.gsd_m, run.tile_size = runner.device, runner.backend, grid.gsd_m, tile
             run.overlap, run.threshold, run.seed_threshold = overlap, threshold, seed
             run.grid_size = (grid.width, grid.height)
+            progress.info(f"Model {config.name} ({config.architecture}/{config.encoder}) on "
+                          f"{runner.description}.")
             progress.info(
-                f"Model {config.name} ({config.architecture}/{config.encoder}) on {device}; processing grid "
-                f"{grid.width}×{grid.height} px at {grid.gsd_m:.3g} m; tile {tile} px, overlap {overlap} px, "
-                f"threshold {threshold:.2f}"
+                f"Processing grid {grid.width}×{grid.height} px at {grid.gsd_m:.3g} m; tile {tile} px, "
+                f"overlap {overlap} px, threshold {threshold:.2f}"
                 + (f"; touching buildings split at cores above {seed:.2f}." if seed else "; no split.")
                 + (f" Test-time augmentation: {TTA_LABELS[options.tta].lower()}." if options.tta != "none" else "")
             )
@@ -212,9 +214,8 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
             progress.set_stage(0, STAGES[0])
             landcover_path = os.path.join(workdir, "landcover.tif")
             area = ProcessingArea(options.area, grid) if options.area is not None else None
-            run.timings.update(predict_to_rasters(source, model, config, device, tile, overlap, options.batch_size,
-                                                  threshold, prob_path, mask_path, progress, options.tta,
-                                                  landcover_path, area))
+            run.timings.update(predict_to_rasters(source, runner, config, tile, overlap, options.batch_size,
+                                                  threshold, prob_path, mask_path, progress, landcover_path, area))
             source_crs = source.source_crs_wkt
             clip = source.footprint()
         check_canceled(progress)

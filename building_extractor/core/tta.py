@@ -130,14 +130,17 @@ def fused_detections(passes: list[dict[str, np.ndarray]], score_threshold: float
 
 
 def augmented_detections(detect_batch: Any, images: Any, mode: str, score_threshold: float) -> list[dict[str, Any]]:
-    """Detections per image of a torch batch with TTA: ``detect_batch(images, floor)`` runs the detector."""
+    """Detections per image of a batch (torch or numpy) with TTA: ``detect_batch(images, floor)`` runs the
+    detector."""
     transforms = check_mode(mode)
     if len(transforms) == 1:
         return detect_batch(images, score_threshold)
     height, width = images.shape[-2:]
     per_image: list[list[dict[str, np.ndarray]]] = [[] for _ in range(images.shape[0])]
     for turns, flip in transforms:
-        found = detect_batch(forward_transform(images, turns, flip).contiguous(), min(score_threshold, DETECT_FLOOR))
+        turned = forward_transform(images, turns, flip)
+        turned = np.ascontiguousarray(turned) if isinstance(turned, np.ndarray) else turned.contiguous()
+        found = detect_batch(turned, min(score_threshold, DETECT_FLOOR))
         for i, d in enumerate(found):
             per_image[i].append({"boxes": boxes_back(d["boxes"], turns, flip, height, width),
                                  "scores": d["scores"],

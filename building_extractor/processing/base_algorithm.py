@@ -31,6 +31,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.backends import BACKENDS
 from ..core.dependencies import INSTALLER_ALGORITHM, install_hint, missing_for
 from ..core.devices import available_devices
 from ..core.errors import BuildingExtractorError
@@ -293,9 +294,11 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
 
     # Shared parameter factories -------------------------------------------------------------
     def add_model_parameter(self, name: str, description: str, optional: bool = True, help_text: str = "") -> None:
+        """A model file: ONNX or safetensors (core.model_file reads both)."""
         self.add(QgsProcessingParameterFile(
-            name, self.tr(description), behavior=QgsProcessingParameterFile.File, extension="safetensors",
-            optional=optional), help_text)
+            name, self.tr(description), behavior=QgsProcessingParameterFile.File, optional=optional,
+            fileFilter=self.tr("Model files (*.onnx *.safetensors);;ONNX (*.onnx);;safetensors (*.safetensors)")),
+            help_text)
 
     def add_device_parameters(self, device: str, batch_size: str, default_batch: int) -> None:
         self.addParameter(self.device_parameter(device))
@@ -322,6 +325,14 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         if advanced:
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(parameter)
+
+    def add_backend_parameter(self, name: str) -> None:
+        """BACKEND (advanced), a static-string enum of core.backends.BACKENDS."""
+        self.add(QgsProcessingParameterEnum(name, self.tr("Inference backend"), options=list(BACKENDS),
+                                            defaultValue="auto", usesStaticStrings=True),
+                 "auto: onnxruntime when it is installed and the model is ONNX (or has an ONNX twin beside it), "
+                 "else torch. onnxruntime is several times faster on CPU; torch also runs .safetensors files. The "
+                 "log says which backend and device ran, and why.", advanced=True)
 
     def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
         self.add(parameter, advanced=True)

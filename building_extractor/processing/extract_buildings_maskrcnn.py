@@ -31,7 +31,6 @@ class ExtractBuildingsMaskRcnn(ExtractBuildingsUnet):
     STAGES = STAGES
     THRESHOLD_NAME = "SCORE_THRESHOLD"
     SCORE_THRESHOLD, MASK_THRESHOLD, NMS_IOU = "SCORE_THRESHOLD", "MASK_THRESHOLD", "NMS_IOU"
-    DEFAULT_MODEL_FILE = "default_maskrcnn.safetensors"
 
     MODEL_VALUES = {"RESOLUTION": "gsd_m", "TILE_SIZE": "tile_size", "OVERLAP": "overlap",
                     "SCORE_THRESHOLD": "threshold", "MASK_THRESHOLD": "mask_threshold", "NMS_IOU": "nms_iou"}

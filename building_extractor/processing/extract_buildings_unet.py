@@ -38,7 +38,7 @@ from ..core.area import AreaSpec
 from ..core.choices import extract_algorithm, task_label, task_of
 from ..core.devices import device_problem
 from ..core.errors import BuildingExtractorError
-from ..core.model_file import read_config, shipped_model_path
+from ..core.model_file import default_model_path, read_config
 from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
 from ..core.regularize import MODES
 from ..core.tta import TTA_LABELS, TTA_MODES
@@ -79,12 +79,11 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     DEFAULT_BATCH_SIZE = 1  # one 1024 px tile (the U-Net's default tile) per forward pass
     STAGES = STAGES  # progress steps of the core pipeline
     THRESHOLD_NAME = "THRESHOLD"  # named in the "no buildings found" hint
-    DEFAULT_MODEL_FILE = "default_unet.safetensors"  # in building_extractor/models/
     DISPLAY_NAME = "Extract buildings (U-Net)"
     GROUP_ID = "extraction"
     GROUP = "Extraction"
 
-    INPUT, BANDS, MODEL, RESOLUTION, DEVICE = "INPUT", "BANDS", "MODEL", "RESOLUTION", "DEVICE"
+    INPUT, BANDS, MODEL, RESOLUTION, DEVICE, BACKEND = "INPUT", "BANDS", "MODEL", "RESOLUTION", "DEVICE", "BACKEND"
     BATCH_SIZE, TILE_SIZE, OVERLAP, THRESHOLD = "BATCH_SIZE", "TILE_SIZE", "OVERLAP", "THRESHOLD"
     SPLIT_THRESHOLD = "SPLIT_THRESHOLD"
     MIN_AREA, SIMPLIFY, FILL_HOLES, REGULARIZE = "MIN_AREA", "SIMPLIFY", "FILL_HOLES", "REGULARIZE"
@@ -134,7 +133,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             "buildings.")
 
     def _add_reading_parameters(self) -> None:
-        """INPUT, EXTENT, BANDS, MODEL, RESOLUTION, DEVICE, BATCH_SIZE, TILE_SIZE, OVERLAP (shared by both models)."""
+        """INPUT, EXTENT, BANDS, MODEL, RESOLUTION, DEVICE, BACKEND, BATCH_SIZE, TILE_SIZE, OVERLAP (shared by both
+        models)."""
         number = QgsProcessingParameterNumber
         self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Image")),
                  "An RGB aerial, drone or satellite image: any raster layer QGIS shows, also XYZ and WMS/WMTS "
@@ -158,6 +158,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                  "Ground resolution the image is read at. The default is the model's; 0 reads the image at its "
                  "native pixel size.", decimals=2)
         self.add_device_parameters(self.DEVICE, self.BATCH_SIZE, self.DEFAULT_BATCH_SIZE)
+        self.add_backend_parameter(self.BACKEND)
         self.add(number(self.TILE_SIZE, self.tr("Tile size (px)"), number.Integer, self.model_value(self.TILE_SIZE),
                         optional=True, minValue=32, maxValue=MAX_TILE_SIZE),
                  "Pixels per tile side; a multiple of the model's stride (32). The default is the model's.",
@@ -196,7 +197,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     @classmethod
     def model_value(cls, name: str) -> Any:
         """The shipped model's value of parameter ``name`` (its default), or None when it cannot be read."""
-        values = shipped_model_values(cls.DEFAULT_MODEL_FILE)
+        values = shipped_model_values(cls.ARCHITECTURE)
         return values.get(cls.MODEL_VALUES.get(name, ""))
 
     def _model_number(self, parameters: dict, name: str, context: Any, integer: bool = False) -> Any:
@@ -227,8 +228,11 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def _model_path(self, parameters: dict, context: Any) -> str:
-        chosen = resolve_model(self.parameterAsFile(parameters, self.MODEL, context))  # a name: the models folder
-        return chosen or shipped_model_path(self.DEFAULT_MODEL_FILE)
+        """MODEL (a bare name: looked up in the models folder setting), or the shipped default in the format BACKEND
+        runs (ONNX unless torch is asked for)."""
+        chosen = resolve_model(self.parameterAsFile(parameters, self.MODEL, context))
+        return chosen or default_model_path(self.ARCHITECTURE, self.parameterAsEnumString(parameters, self.BACKEND,
+                                                                                          context))
 
     def _check_model(self, parameters: dict, context: Any) -> str | None:
         """Read the model file's header only: pickles, missing or foreign files are refused before anything."""
@@ -389,7 +393,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         if "postprocess_write" in run.timings:
             run.timings["postprocess"] = run.timings.pop("postprocess_write") - writing
             run.timings["write"] = writing
-        feedback.pushInfo(self.tr(f"{run.building_count} buildings written on {run.device}. Stage times (s): "
+        feedback.pushInfo(self.tr(f"{run.building_count} buildings written by {run.backend} on {run.device}. "
+                                  "Stage times (s): "
                                   + ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items())))
         self.output_id = dest_id
         name_output_layer(context, dest_id, self.tr("{} buildings").format(layer.name()))
@@ -468,6 +473,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             gsd_m=self._model_number(parameters, self.RESOLUTION, context),
             bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
+            backend=self.parameterAsEnumString(parameters, self.BACKEND, context) or "auto",
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
             tile_size=self._model_number(parameters, self.TILE_SIZE, context, integer=True),
             overlap=self._model_number(parameters, self.OVERLAP, context),
@@ -539,11 +545,11 @@ class ExtractBuildingsUnet(BaseAlgorithm):
 
 
 @functools.lru_cache(maxsize=8)
-def shipped_model_values(file_name: str) -> dict[str, Any]:
-    """The config of a model shipped with the plugin as a dict ({} when it cannot be read: the parameters then
-    show no default and the model still decides)."""
+def shipped_model_values(architecture: str) -> dict[str, Any]:
+    """The config of the default model of ``architecture`` shipped with the plugin as a dict ({} when it cannot
+    be read: the parameters then show no default and the model still decides)."""
     try:
-        return dataclasses.asdict(read_config(shipped_model_path(file_name)))  # the header only: cheap
+        return dataclasses.asdict(read_config(default_model_path(architecture)))  # the header only: cheap
     except BuildingExtractorError:
         return {}
 

@@ -51,6 +51,14 @@ HELP_TEXTS = {
         "The model then has one output per class (cross-entropy + Dice, best epoch by validation mean IoU); its "
         "file lists the classes, values and colours, and Extract buildings (U-Net) writes its Land cover outputs."
     ),
+    "export_model": (
+        "Converts a .safetensors model file (written by Train model) into a self-describing ONNX file that "
+        "onnxruntime runs without torch: the fast default backend of both Extract buildings algorithms. The "
+        "model's description (architecture, bands, normalisation, resolution, tile size, thresholds, classes, "
+        "provenance and metrics) is stored in the ONNX file's metadata, with the keys Deepness reads for U-Nets. "
+        "Weights are stored as float16 by default (as in the safetensors file: nothing is lost) and computed in "
+        "float32. Needs torch and onnx; Train model writes the ONNX file itself when onnx is installed."
+    ),
     "evaluate_buildings": (
         "Compares predicted building polygons with reference footprints, in metres whatever the layers' CRSs.\n\n"
         "Pixel metrics (accuracy, IoU, precision, recall, F1) rasterize both layers at Pixel size over the "

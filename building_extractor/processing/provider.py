@@ -11,14 +11,15 @@ from .building_heights import BuildingHeights
 from .diagnostics import Diagnostics
 from .evaluate_buildings import EvaluateBuildings
 from .evaluate_landcover import EvaluateLandcover
+from .export_model import ExportModel
 from .extract_buildings_maskrcnn import ExtractBuildingsMaskRcnn
 from .extract_buildings_unet import ExtractBuildingsUnet
 from .install_dependencies import InstallDependencies
 from .regularize_buildings import RegularizeBuildings
 from .train_model import TrainModel
 
-ALGORITHMS = (ExtractBuildingsUnet, ExtractBuildingsMaskRcnn, TrainModel, EvaluateBuildings, EvaluateLandcover,
-              RegularizeBuildings, BuildingHeights, InstallDependencies, Diagnostics)
+ALGORITHMS = (ExtractBuildingsUnet, ExtractBuildingsMaskRcnn, TrainModel, ExportModel, EvaluateBuildings,
+              EvaluateLandcover, RegularizeBuildings, BuildingHeights, InstallDependencies, Diagnostics)
 
 
 class BuildingExtractorProvider(QgsProcessingProvider):

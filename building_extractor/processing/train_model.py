@@ -11,6 +11,7 @@ from typing import Any
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -70,6 +71,7 @@ class TrainModel(BaseAlgorithm):
     VALIDATION_CLASS_RASTER = "VALIDATION_CLASS_RASTER"
     OUTPUT_MODEL = "OUTPUT_MODEL"
     OUTPUT_REPORT = "OUTPUT_REPORT"
+    OUTPUT_ONNX = "OUTPUT_ONNX"
     VAL_IOU = "VAL_IOU"
     VAL_F1 = "VAL_F1"
     VAL_ACCURACY = "VAL_ACCURACY"
@@ -144,6 +146,7 @@ class TrainModel(BaseAlgorithm):
             self.OUTPUT_MODEL, self.tr("Output model"), self.tr("Model files (*.safetensors)")))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True))
+        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_ONNX, self.tr("ONNX model (beside the output model)")))
         self.addOutput(QgsProcessingOutputNumber(self.VAL_IOU, self.tr("Validation IoU (tuned threshold)")))
         self.addOutput(QgsProcessingOutputNumber(self.VAL_F1, self.tr("Validation building F1")))
         self.addOutput(QgsProcessingOutputNumber(self.VAL_ACCURACY, self.tr("Land cover: validation overall "
@@ -238,6 +241,7 @@ class TrainModel(BaseAlgorithm):
         feedback.pushInfo(self.tr(f"Model written to {model_path}: {scored} at threshold {config.threshold}."))
         if report:
             results[self.OUTPUT_REPORT] = run_core(write_training_report, report, config, model_path)
+        results[self.OUTPUT_ONNX] = self._export_onnx(model_path, feedback)
         return results
 
     def _landcover_results(self, config: Any, model_path: str, report: str, feedback: Any) -> dict:
@@ -252,7 +256,22 @@ class TrainModel(BaseAlgorithm):
                                   f"{scored}."))
         if report:
             results[self.OUTPUT_REPORT] = run_core(write_training_report, report, config, model_path)
+        results[self.OUTPUT_ONNX] = self._export_onnx(model_path, feedback)
         return results
+
+    def _export_onnx(self, model_path: str, feedback: Any) -> str | None:
+        """The ONNX twin of the trained model (onnxruntime runs it); None, with a warning, without onnx."""
+        from ..core.dependencies import missing_packages
+        from ..core.onnx_model import export_model_file
+
+        if missing_packages({"onnx": "onnx"}):
+            feedback.reportError(self.tr("The ONNX copy of the model was not written: the onnx package is missing "
+                                         "(python3 -m pip install onnx). The .safetensors model works with "
+                                         "BACKEND=torch; export it later with export_model."), fatalError=False)
+            return None
+        path = run_core(export_model_file, model_path)
+        feedback.pushInfo(self.tr(f"ONNX model (for onnxruntime) written to {path}."))
+        return path
 
     def _options(self, parameters: dict, context: Any) -> Any:
         from ..core.training import TrainingOptions

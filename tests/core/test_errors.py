@@ -338,7 +338,7 @@ def test_weights_that_do_not_fit_the_described_network_are_refused(tmp_path, tin
 def test_model_expecting_other_bands_than_given(tmp_path, monkeypatch) -> None:
     config = ModelConfig(bands=["red", "green", "blue", "nir"], mean=[0.5] * 4, std=[0.5] * 4, tile_size=64,
                          overlap=16, threshold=0.75)
-    monkeypatch.setattr(pipeline, "load_cached_model", lambda path: (config, BrightRoofNet.build()))
+    monkeypatch.setattr(pipeline, "load_cached_model", lambda path, *_: (config, BrightRoofNet.build()))
     with pytest.raises(InputRasterError, match=r"expects 4 bands \(red, green, blue, nir\).*3 data band"):
         run(utm_roofs(tmp_path), "rgbn.safetensors")
 
@@ -395,7 +395,7 @@ class OutOfMemoryAbove(torch.nn.Module):
 def test_gpu_out_of_memory_halves_the_batch_then_says_so(tmp_path, monkeypatch) -> None:
     config = ModelConfig(tile_size=32, overlap=0, threshold=0.75)
     net = OutOfMemoryAbove(limit=1)
-    monkeypatch.setattr(pipeline, "load_cached_model", lambda path: (config, net))
+    monkeypatch.setattr(pipeline, "load_cached_model", lambda path, architecture="unet": (config, net))
     raster = utm_roofs(tmp_path, size=(64, 96))  # 6 tiles of 32 px
     buildings, _, progress = run(raster, "m", gsd_m=0, batch_size=4)
     assert len(buildings) == 1 and buildings[0].area_m2 == pytest.approx(81, rel=0.02)
@@ -404,7 +404,7 @@ def test_gpu_out_of_memory_halves_the_batch_then_says_so(tmp_path, monkeypatch) 
     assert len(oom) == 2 and "batch 4; continuing with batches of 2" in oom[0]
 
     net = OutOfMemoryAbove(limit=0)  # even one tile is too much
-    monkeypatch.setattr(pipeline, "load_cached_model", lambda path: (config, net))
+    monkeypatch.setattr(pipeline, "load_cached_model", lambda path, architecture="unet": (config, net))
     workdir = tmp_path / "work"
     workdir.mkdir()
     with pytest.raises(DeviceError, match="even with one tile per batch.*TILE_SIZE"):
@@ -493,13 +493,13 @@ def test_closing_the_generator_midway_removes_temporary_files(tmp_path, model) -
 def test_a_failing_run_does_not_spoil_the_next(tmp_path, monkeypatch) -> None:
     config = ModelConfig(tile_size=32, overlap=0, threshold=0.75)
     failing = OutOfMemoryAbove(limit=0)
-    monkeypatch.setattr(pipeline, "load_cached_model", lambda path: (config, failing))
+    monkeypatch.setattr(pipeline, "load_cached_model", lambda path, architecture="unet": (config, failing))
     raster = utm_roofs(tmp_path)
     with pytest.raises(DeviceError):
         run(raster, "m", gsd_m=0, batch_size=1)
     # The reader thread was joined before the raster was closed (closing it under the thread crashes GDAL).
     assert not [t for t in threading.enumerate() if t.name == "building_extractor-reader"]
-    monkeypatch.setattr(pipeline, "load_cached_model", lambda path: (config, BrightRoofNet.build()))
+    monkeypatch.setattr(pipeline, "load_cached_model", lambda path, *_: (config, BrightRoofNet.build()))
     garbage = tmp_path / "garbage.tif"
     garbage.write_bytes(b"\0" * 100)
     with pytest.raises(InputRasterError):

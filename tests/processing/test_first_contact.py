@@ -205,10 +205,10 @@ def test_dialog_parameters_are_short_explained_and_show_the_values_used(provider
     from qgis.core import QgsApplication, QgsProcessingParameterNumber
 
     from building_extractor.core.devices import available_devices
-    from building_extractor.core.model_file import read_config, shipped_model_path
+    from building_extractor.core.model_file import default_model_path, read_config
 
     alg = QgsApplication.processingRegistry().createAlgorithmById(f"building_extractor:{algorithm}")
-    config = read_config(shipped_model_path(type(alg).DEFAULT_MODEL_FILE))
+    config = read_config(default_model_path(type(alg).ARCHITECTURE))
     for parameter in alg.parameterDefinitions():
         label = parameter.description()
         assert len(label) <= 24 and "empty" not in label.lower() and ":" not in label, label

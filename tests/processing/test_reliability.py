@@ -14,7 +14,7 @@ import pytest
 from affine import Affine
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils, QgsVectorLayer
 
-from building_extractor.core import pipeline
+from building_extractor.core import backends, pipeline
 from building_extractor.core.stitching import ProbabilityWriter
 from tests.synthetic import BrightRoofNet, scene_with_roofs, write_raster
 
@@ -50,11 +50,13 @@ def loads(monkeypatch) -> list[str]:
     calls: list[str] = []
     config = ModelConfig(tile_size=64, overlap=16, threshold=0.75, name="bright-roof")
 
-    def load(path: str):
+    def load(path: str, architecture: str = "unet"):
         calls.append(path)
         return config, BrightRoofNet.build()
 
     monkeypatch.setattr(pipeline, "load_cached_model", load)
+    # The stand-in is a torch network: BACKEND=auto must take torch even for the shipped (ONNX) default model.
+    monkeypatch.setattr(backends, "onnxruntime_installed", lambda: False)
     torch.set_num_threads(1)
     return calls
 
@@ -126,7 +128,7 @@ def test_cuda_without_gpu(provider, loads, raster, tmp_path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(QgsProcessingException, match="DEVICE=cuda was asked for.*sees no CUDA GPU"):
-        run({"INPUT": str(raster), "DEVICE": "cuda", "OUTPUT": str(tmp_path / "out.gpkg")})
+        run({"INPUT": str(raster), "DEVICE": "cuda", "BACKEND": "torch", "OUTPUT": str(tmp_path / "out.gpkg")})
     assert not (tmp_path / "out.gpkg").exists()
 
 

@@ -69,6 +69,7 @@ class CancelAfter:
 def test_trains_writes_model_report_and_iou(provider, data, tmp_path) -> None:
     from qgis import processing
 
+    from building_extractor.core.model_file import read_config
     from building_extractor.core.models import load_model
 
     memory = _memory_copy(data["labels"])
@@ -90,6 +91,8 @@ def test_trains_writes_model_report_and_iou(provider, data, tmp_path) -> None:
         assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)
     html = report.read_text()
     assert '<img alt="Training curve" src="data:image/png;base64,' in html
+    if result["OUTPUT_ONNX"]:  # written beside the model when onnx is installed (make setup installs it)
+        assert result["OUTPUT_ONNX"] == str(tmp_path / "model.onnx") and read_config(result["OUTPUT_ONNX"]) == config
     assert "val_iou" in html
 
 
