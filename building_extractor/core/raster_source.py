@@ -210,8 +210,9 @@ def warped_vrt(dataset: Any, src: osr.SpatialReference, dst: osr.SpatialReferenc
 
 def band_dtype(band: Any) -> np.dtype:
     """The numpy type of a band's values; int8 for the Byte bands GDAL 3.6 marks PIXELTYPE=SIGNEDBYTE (as
-    rasterio reads them)."""
-    if band.DataType == gdal.GDT_Byte and band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE":
+    rasterio reads them). GDAL 3.7+ has GDT_Int8 instead and warns when PIXELTYPE is asked for."""
+    if (band.DataType == gdal.GDT_Byte and int(gdal.VersionInfo()) < 3070000
+            and band.GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE"):
         return np.dtype(np.int8)
     return np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(band.DataType))
 

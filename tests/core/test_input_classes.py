@@ -15,7 +15,8 @@ from building_extractor.core.model_file import ModelConfig
 from building_extractor.core.raster_source import RasterSource
 from tests.synthetic import scene_with_roofs, write_raster
 
-GDAL_TYPES = {"int8": gdal.GDT_Byte, "uint8": gdal.GDT_Byte, "int16": gdal.GDT_Int16, "uint16": gdal.GDT_UInt16,
+NATIVE_INT8 = hasattr(gdal, "GDT_Int8")  # GDAL 3.7+ (QGIS 3.40 on Debian 13); before, Byte + PIXELTYPE=SIGNEDBYTE
+GDAL_TYPES = {"int8": gdal.GDT_Int8 if NATIVE_INT8 else gdal.GDT_Byte, "uint8": gdal.GDT_Byte, "int16": gdal.GDT_Int16, "uint16": gdal.GDT_UInt16,
               "int32": gdal.GDT_Int32, "uint32": gdal.GDT_UInt32, "float32": gdal.GDT_Float32,
               "float64": gdal.GDT_Float64}
 
@@ -29,14 +30,16 @@ class Warnings:
 
 
 def write_typed(path, values: np.ndarray, dtype: str) -> str:
-    """A 3-band GeoTIFF of ``values`` in ``dtype``; int8 the GDAL 3.6 way (Byte with PIXELTYPE=SIGNEDBYTE)."""
-    options = ["PIXELTYPE=SIGNEDBYTE"] if dtype == "int8" else []
+    """A 3-band GeoTIFF of ``values`` in ``dtype``; int8 the way this GDAL writes it (GDT_Int8 from 3.7, before
+    Byte with PIXELTYPE=SIGNEDBYTE)."""
+    signed_byte = dtype == "int8" and not NATIVE_INT8
+    options = ["PIXELTYPE=SIGNEDBYTE"] if signed_byte else []
     dataset = gdal.GetDriverByName("GTiff").Create(str(path), values.shape[2], values.shape[1], 3, GDAL_TYPES[dtype],
                                                    options=options)
     dataset.SetGeoTransform((500000, 0.3, 0, 100000, 0, -0.3))
     for band in range(3):
         raw = values[band].astype(dtype)
-        dataset.GetRasterBand(band + 1).WriteArray(raw.view(np.uint8) if dtype == "int8" else raw)
+        dataset.GetRasterBand(band + 1).WriteArray(raw.view(np.uint8) if signed_byte else raw)
     dataset = None
     return str(path)
 
