@@ -214,7 +214,7 @@ def _add_fill(symbol: Any, colour: Any) -> None:
     from qgis.PyQt.QtGui import QColor
 
     fill = QgsSimpleFillSymbolLayer(QColor(colour.red(), colour.green(), colour.blue(), 140))
-    fill.setStrokeStyle(Qt.NoPen)
+    fill.setStrokeStyle(Qt.PenStyle.NoPen)
     fill.setLocked(True)  # keeps its transparency when the symbol colour is set
     symbol.insertSymbolLayer(0, fill)
 
