@@ -226,26 +226,32 @@ def _make_edges(points: np.ndarray, indices: list[int], theta: float, mode: str)
 
 
 def _merge_parallel(edges: list[_Edge], tol: float, mode: str) -> list[_Edge]:
-    """Merge consecutive parallel edges whose lines lie within ``tol`` of each other."""
-    changed = True
-    while changed and len(edges) > 2:
-        changed = False
-        for i in range(len(edges)):
-            j = (i + 1) % len(edges)
-            a, b = edges[i], edges[j]
-            if not _parallel(a, b, mode):
-                continue
-            cb, _ = _offset(a.u, b.pts)
-            if abs(cb - a.c) >= tol:
-                continue
-            pts = np.vstack([a.pts, b.pts[1:]])
-            u = _fit_direction(pts, a.u) if mode == "any_angle" else a.u
-            c, weight = _offset(u, pts)
-            edges[i] = _Edge(u, c, weight, pts, a.start, b.end)
-            del edges[j]
-            changed = True
-            break
-    return edges
+    """Merge consecutive parallel edges whose lines lie within ``tol`` of each other.
+
+    One pass with a stack (each merged edge is compared again with the one before it), then around the ring's
+    seam: linear in the number of edges (restarting a scan after every merge was quadratic, minutes for a ring
+    of 10,000 vertices).
+    """
+    def mergeable(a: _Edge, b: _Edge) -> bool:
+        return _parallel(a, b, mode) and abs(_offset(a.u, b.pts)[0] - a.c) < tol
+
+    def merge(a: _Edge, b: _Edge) -> _Edge:
+        pts = np.vstack([a.pts, b.pts[1:]])
+        u = _fit_direction(pts, a.u) if mode == "any_angle" else a.u
+        c, weight = _offset(u, pts)
+        return _Edge(u, c, weight, pts, a.start, b.end)
+
+    merged: list[_Edge] = []
+    for edge in edges:
+        merged.append(edge)
+        while len(merged) >= 2 and mergeable(merged[-2], merged[-1]):
+            last = merged.pop()
+            merged[-1] = merge(merged[-1], last)
+    while len(merged) > 2 and mergeable(merged[-1], merged[0]):  # across the seam
+        merged[0] = merge(merged.pop(), merged[0])
+        while len(merged) > 2 and mergeable(merged[0], merged[1]):
+            merged[0] = merge(merged[0], merged.pop(1))
+    return merged
 
 
 def _intersect(n1: np.ndarray, c1: float, n2: np.ndarray, c2: float) -> np.ndarray | None:
@@ -306,7 +312,13 @@ def orientation_candidates(exterior: np.ndarray, tol: float) -> list[float]:
 
     simplified = exterior[simplify_ring_indices(exterior, tol)]
     candidates = [dominant_orientation([simplified if len(simplified) >= 3 else exterior])]
-    rect = np.asarray(Polygon(exterior).minimum_rotated_rectangle.exterior.coords)
+    # Shapely 1.8's minimum_rotated_rectangle is quadratic in the hull's vertices (a 3,000-vertex circle: 17 s):
+    # take it of the hull simplified at the tolerance, which a rectangle's orientation cannot tell apart.
+    hull = Polygon(exterior).convex_hull
+    if hull.geom_type == "Polygon":
+        hull = hull.simplify(tol, preserve_topology=False) if len(hull.exterior.coords) > 64 else hull
+    rect = np.asarray(getattr(hull.minimum_rotated_rectangle, "exterior", hull).coords) \
+        if not hull.is_empty else np.empty((0, 2))
     if len(rect) >= 3:
         edge = rect[1] - rect[0]
         theta = math.atan2(edge[1], edge[0]) % (math.pi / 2)
@@ -369,16 +381,60 @@ def _simplified(geometry: Any, options: RegularizeOptions) -> Any:
     return polygonal(shape)
 
 
-def regularize_geometry(geometry: Any, options: RegularizeOptions) -> RegularizedBuilding:
-    """Regularize one building (Polygon or MultiPolygon) with the IoU guard, ignoring neighbours."""
+#: Footprints with more vertices than this (after dropping those within a quarter of the tolerance) are not
+#: regularized but simplified: GEOS overlays (IoU, holes, neighbours) on rings of thousands of noisy vertices
+#: cost minutes and gigabytes (a 100,000-vertex polygon: 12 GB, killed after 100 s), and no building has so
+#: many corners at the tolerance's scale.
+MAX_VERTICES = 2000
+
+
+def vertex_count(geometry: Any) -> int:
+    """Vertices of a Polygon or MultiPolygon, rings' closing points included."""
+    return sum(len(part.exterior.coords) + sum(len(r.coords) for r in part.interiors)
+               for part in _flatten(geometry) if hasattr(part, "exterior"))
+
+
+def reduced(geometry: Any, options: RegularizeOptions) -> Any:
+    """``geometry`` with the vertices that lie within a quarter of the tolerance of its outline dropped, when it
+    has more than MAX_VERTICES (GEOS's topology-preserving simplification: O(n log n))."""
+    if vertex_count(geometry) <= MAX_VERTICES:
+        return geometry
+    return polygonal(geometry.simplify(options.tolerance / 4, preserve_topology=True))
+
+
+def _around(geometry: Any, distance: float, join_style: Any) -> Any:
+    """``geometry`` buffered by ``distance``; for outlines of many vertices its convex hull's buffer (GEOS's buffer
+    of a spiky ring grows about quadratically: 2,000 spikes take 5 s)."""
+    base = geometry if vertex_count(geometry) <= 200 else geometry.convex_hull
+    return base.buffer(distance, join_style=join_style)
+
+
+def _expanded_box(geometry: Any, distance: float) -> Any:
+    """The bounding box of ``geometry`` grown by ``distance`` on every side (the envelope of its buffer)."""
+    from shapely.geometry import box
+
+    left, bottom, right, top = geometry.bounds
+    return box(left - distance, bottom - distance, right + distance, top + distance)
+
+
+def regularize_geometry(geometry: Any, options: RegularizeOptions,
+                        progress: Progress | None = None) -> RegularizedBuilding:
+    """Regularize one building (Polygon or MultiPolygon) with the IoU guard, ignoring neighbours; cancel (via
+    ``progress``) is checked between its stages."""
     from shapely.geometry import MultiPolygon
     from shapely.geometry.base import JOIN_STYLE
 
-    geometry = polygonal(geometry)
+    progress = progress or SilentProgress()
+    geometry = reduced(polygonal(geometry), options)
+    check_canceled(progress)
     if geometry.is_empty:
         return RegularizedBuilding(geometry, False, "empty", 0.0)
+    if vertex_count(geometry) > MAX_VERTICES:  # a pathological outline: simplified, never regularized
+        fallback = _simplified(geometry, options)
+        return RegularizedBuilding(fallback, False, "simplified", iou(fallback, geometry))
     shapes, methods = [], set()
     for part in _flatten(geometry):
+        check_canceled(progress)
         shape, method = _regularize_polygon(part, options)
         if shape is None:
             shapes = []
@@ -388,7 +444,7 @@ def regularize_geometry(geometry: Any, options: RegularizeOptions) -> Regularize
     if shapes:
         candidate = shapes[0] if len(shapes) == 1 else polygonal(MultiPolygon(shapes).buffer(0))
         # never wander further than a few tolerances from the input (guards against far-off corners)
-        limit = geometry.buffer(3 * options.tolerance, join_style=JOIN_STYLE.mitre)
+        limit = _around(geometry, 3 * options.tolerance, JOIN_STYLE.mitre)
         candidate = polygonal(candidate.intersection(limit), min_area=options.tolerance ** 2)
         score = iou(candidate, geometry)
         if score >= options.min_iou and not candidate.is_empty:
@@ -408,18 +464,21 @@ def regularize_buildings(geometries: Sequence[Any], options: RegularizeOptions |
     options = options or RegularizeOptions()
     options.validate()
     progress = progress or SilentProgress()
-    inputs = [polygonal(g) if g is not None else None for g in geometries]
+    inputs = []
+    for geometry in geometries:  # reducing a huge outline takes a moment: cancel is checked for each
+        check_canceled(progress)
+        inputs.append(reduced(polygonal(geometry), options) if geometry is not None else None)
     results: list[RegularizedBuilding | None] = [None] * len(inputs)
     valid = [i for i, g in enumerate(inputs) if g is not None and not g.is_empty]
     order = sorted(valid, key=lambda i: -inputs[i].area)
-    reach = {i: inputs[i].buffer(4 * options.tolerance).envelope for i in valid}
+    reach = {i: _expanded_box(inputs[i], 4 * options.tolerance) for i in valid}
     keys = list(reach)
     tree = SpatialIndex([reach[i] for i in keys])
     for count, i in enumerate(order):
+        check_canceled(progress)  # every building: one large footprint may take a second
         if count % 50 == 0:
-            check_canceled(progress)
             progress.set_fraction(count / max(1, len(order)))
-        result = regularize_geometry(inputs[i], options)
+        result = regularize_geometry(inputs[i], options, progress)
         if options.prevent_overlaps:
             neighbours = (keys[k] for k in tree.query(reach[i]))
             placed = [results[j].geometry for j in neighbours if j != i and results[j] is not None]
