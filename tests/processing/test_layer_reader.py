@@ -126,7 +126,6 @@ def test_xyz_layer_matches_file_run(provider, kampala, xyz_tiles, image_extent, 
 def test_failing_tiles_are_retried_then_reported(provider, xyz_tiles, image_extent, tmp_path) -> None:
     """Tiles answering HTTP 500 are asked for again (3 retries), then the window is named in a warning."""
     import processing
-
     from qgis.core import QgsSettings
 
     feedback = RecordingFeedback()
