@@ -16,9 +16,9 @@ from building_extractor.core.raster_source import RasterSource
 from tests.synthetic import scene_with_roofs, write_raster
 
 NATIVE_INT8 = hasattr(gdal, "GDT_Int8")  # GDAL 3.7+ (QGIS 3.40 on Debian 13); before, Byte + PIXELTYPE=SIGNEDBYTE
-GDAL_TYPES = {"int8": gdal.GDT_Int8 if NATIVE_INT8 else gdal.GDT_Byte, "uint8": gdal.GDT_Byte, "int16": gdal.GDT_Int16, "uint16": gdal.GDT_UInt16,
-              "int32": gdal.GDT_Int32, "uint32": gdal.GDT_UInt32, "float32": gdal.GDT_Float32,
-              "float64": gdal.GDT_Float64}
+GDAL_TYPES = {"int8": gdal.GDT_Int8 if NATIVE_INT8 else gdal.GDT_Byte, "uint8": gdal.GDT_Byte,
+              "int16": gdal.GDT_Int16, "uint16": gdal.GDT_UInt16, "int32": gdal.GDT_Int32,
+              "uint32": gdal.GDT_UInt32, "float32": gdal.GDT_Float32, "float64": gdal.GDT_Float64}
 
 
 class Warnings:
