@@ -188,9 +188,10 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         ``finite_only``: only values that are no finite number (before checks that compute with them)."""
         for definition in self.parameterDefinitions():
             name, value = definition.name(), parameters.get(definition.name())
-            if isinstance(definition, QgsProcessingParameterNumber) and value not in (None, ""):
-                if isinstance(value, QgsProperty):
-                    continue
+            if isinstance(definition, QgsProcessingParameterNumber) and name in parameters:
+                if isinstance(value, QgsProperty) or (value in (None, "") and
+                                                      definition.checkValueIsAcceptable(value, context)):
+                    continue  # an expression, or empty where the parameter is optional
                 try:
                     number = float(value)
                 except (TypeError, ValueError):
