@@ -45,6 +45,14 @@ def value_scale(source: RasterSource, config: ModelConfig, progress: Progress) -
     8-bit rasters are used as they are. Other data types are stretched from their 2-98 % percentiles,
     estimated on a decimated read (GDAL uses overviews when the raster has them).
     """
+    offset, scale = band_scale(source, config, progress)
+    extras = getattr(source, "extra_count", 0)  # extra inputs arrive in 0-255 units already (core.extra_inputs)
+    return (np.concatenate([offset, np.zeros(extras, np.float32)]),
+            np.concatenate([scale, np.full(extras, config.input_scale / 255.0, np.float32)]))
+
+
+def band_scale(source: RasterSource, config: ModelConfig, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`value_scale` of the image bands."""
     count = len(source.bands)
     if source.dtype == np.uint8:
         return np.zeros(count, np.float32), np.ones(count, np.float32)

@@ -28,6 +28,8 @@ from .training import (
     TrainingSource,
     _Place,
     finish_chip,
+    input_fields,
+    with_inputs,
 )
 
 # Colours of the Dubai data set's classes (Humans in the Loop), used when a class names none.
@@ -132,7 +134,7 @@ class LandCoverTrainer(Trainer):
                            tile_size=UNET_TILE_SIZE, overlap=UNET_OVERLAP, classes=list(self.names),
                            class_values=[int(c["value"]) for c in o.classes],
                            class_colors=[str(c.get("color") or DEFAULT_COLORS[i % len(DEFAULT_COLORS)])
-                                         for i, c in enumerate(o.classes)])
+                                         for i, c in enumerate(o.classes)], **input_fields(o))
 
     def _initial_model(self) -> tuple[ModelConfig, Any]:
         config, model = super()._initial_model()
@@ -142,7 +144,7 @@ class LandCoverTrainer(Trainer):
         return config, model
 
     def _open_place(self, source: TrainingSource, config: ModelConfig) -> _Place:
-        return LandCoverPlace(source, config.gsd_m, config.band_count, self.lookup)
+        return with_inputs(LandCoverPlace(source, config.gsd_m, config.band_count, self.lookup), config)
 
     def _check_labels(self, places: list[_Place]) -> None:
         """Class labels need no footprint check: chips without labelled pixels are never drawn, and a raster

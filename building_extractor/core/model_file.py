@@ -72,6 +72,8 @@ class ModelConfig:
     # Land cover (more than one class): each class's value in the class rasters and outputs, and its colour.
     class_values: list[int] = field(default_factory=list)
     class_colors: list[str] = field(default_factory=list)
+    # Channels after the image bands: indices and aligned rasters (core.extra_inputs); mean/std cover them too.
+    extra_inputs: list[dict[str, Any]] = field(default_factory=list)
     name: str = "unnamed"
     description: str = ""
     training: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +84,11 @@ class ModelConfig:
     @property
     def band_count(self) -> int:
         return len(self.bands)
+
+    @property
+    def channel_count(self) -> int:
+        """The network's input channels: the image bands and the extra inputs."""
+        return len(self.bands) + len(self.extra_inputs)
 
     @property
     def is_landcover(self) -> bool:
@@ -169,6 +176,7 @@ FIELD_RULES: dict[str, tuple[str, Any]] = {
     "classes": _list_rule("class names", _text, 1, 255),
     "class_values": _list_rule("integers in [1, 254]", lambda x: _number(x, 1, 254, integer=True), 0, 255),
     "class_colors": _list_rule("colours", _text, 0, 255),
+    "extra_inputs": _list_rule("input descriptions", lambda x: isinstance(x, dict), 0, 16),
     "name": ("a text", lambda v: isinstance(v, str)),
     "description": ("a text", lambda v: isinstance(v, str)),
     "attribution": ("a text", lambda v: isinstance(v, str)),
@@ -181,10 +189,10 @@ FIELD_RULES: dict[str, tuple[str, Any]] = {
 def _consistency_problems(raw: dict[str, Any]) -> list[str]:
     """Problems between fields (each field alone is valid)."""
     problems = []
-    bands = len(raw.get("bands", ModelConfig().bands))
+    bands = len(raw.get("bands", ModelConfig().bands)) + len(raw.get("extra_inputs", []))
     for name in ("mean", "std"):
         if name in raw and len(raw[name]) != bands:
-            problems.append(f"{name} has {len(raw[name])} values for {bands} band(s)")
+            problems.append(f"{name} has {len(raw[name])} values for {bands} input channel(s)")
     defaults = ModelConfig()
     tile, stride = raw.get("tile_size", defaults.tile_size), raw.get("stride", defaults.stride)
     if tile % stride:

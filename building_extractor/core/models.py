@@ -39,7 +39,7 @@ def build_segmentation(config: ModelConfig) -> Any:
 
     check_encoder(config.encoder)
     widths = [int(c) for c in config.decoder_channels]
-    common = dict(encoder_name=f"tu-{config.encoder}", encoder_weights=None, in_channels=config.band_count,
+    common = dict(encoder_name=f"tu-{config.encoder}", encoder_weights=None, in_channels=config.channel_count,
                   classes=len(config.classes))
     name = config.architecture
     if name in ("unet", "unetplusplus"):

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from .area import AreaSpec, ProcessingArea
 from .backends import open_model
 from .errors import BuildingExtractorError, OutputError
+from .extra_inputs import with_extra_inputs
 from .gdal_scope import gdal_exceptions
 from .inference import predict_to_rasters
 from .model_file import ModelConfig
@@ -45,6 +46,7 @@ class ExtractionOptions:
     post: PostProcessOptions = field(default_factory=PostProcessOptions)
     probability_path: str | None = None
     landcover_path: str | None = None  # land cover models: the classified raster (core.landcover)
+    extra_rasters: dict[str, str] | None = None  # models with raster inputs: {"height": path} (core.extra_inputs)
     workdir: str | None = None
     tta: str = "none"  # test-time augmentation: a key of core.tta.TTA_MODES
     area: AreaSpec | None = None  # only tiles touching it are read and computed; outside it is nodata
@@ -193,8 +195,9 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
     cache = ExitStack()
     cache.enter_context(bounded_gdal_cache())
     try:
-        with open_raster(raster_path, gsd, options.bands, config.band_count, run.warnings, config.bands,
-                         native_if_unreferenced=options.gsd_m is None) as source:
+        with with_extra_inputs(open_raster(raster_path, gsd, options.bands, config.band_count, run.warnings,
+                                           config.bands, native_if_unreferenced=options.gsd_m is None),
+                               config, options.extra_rasters) as source:
             for message in run.warnings:
                 progress.warning(message)
             grid = source.grid

@@ -54,6 +54,7 @@ class TrainingSource:
     class_raster: str | None = None
     class_layers: list[tuple[str, int]] = field(default_factory=list)
     background: int = 0
+    extra_rasters: dict[str, str] = field(default_factory=dict)  # models with raster inputs (core.extra_inputs)
 
 
 @dataclass
@@ -85,6 +86,9 @@ class TrainingOptions:
     loss: str = "bce_dice"  # segmentation networks: a key of UNET_LOSSES
     # Land cover: [{"name", "value", "color"}, ...] (core.landcover_training); empty for a building model.
     classes: list[dict[str, Any]] = field(default_factory=list)
+    # The image bands read (names; e.g. red, green, blue, nir for RGBN) and the extra inputs (core.extra_inputs).
+    bands: list[str] = field(default_factory=lambda: ["red", "green", "blue"])
+    extra_inputs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -231,6 +235,21 @@ def finish_chip(image: np.ndarray, label: np.ndarray, valid: np.ndarray, unknown
         lt = torch.from_numpy(label)[None, None].float()
         label = F.interpolate(lt, size=(out_size, out_size), mode="nearest")[0, 0].numpy().astype(label.dtype)
     return image.astype(np.float32), label
+
+
+def input_fields(options: TrainingOptions) -> dict[str, Any]:
+    """The model config's bands, extra inputs and per-channel normalisation for these options."""
+    channels = len(options.bands) + len(options.extra_inputs)
+    return {"bands": list(options.bands), "extra_inputs": [dict(spec) for spec in options.extra_inputs],
+            "mean": [0.5] * channels, "std": [0.5] * channels}
+
+
+def with_inputs(place: _Place, config: ModelConfig) -> _Place:
+    """The place reading the model's extra input channels with its image (core.extra_inputs)."""
+    from .extra_inputs import with_extra_inputs
+
+    place.raster = with_extra_inputs(place.raster, config, place.source.extra_rasters or None)
+    return place
 
 
 def chip_shares(places: list[_Place]) -> np.ndarray:
@@ -410,7 +429,8 @@ class Trainer:
     def _config(self) -> ModelConfig:
         o = self.options
         return ModelConfig(architecture=o.architecture, encoder=o.encoder, gsd_m=o.gsd_m,
-                           decoder_channels=list(o.decoder_channels), tile_size=UNET_TILE_SIZE, overlap=UNET_OVERLAP)
+                           decoder_channels=list(o.decoder_channels), tile_size=UNET_TILE_SIZE, overlap=UNET_OVERLAP,
+                           **input_fields(o))
 
     def _initial_model(self) -> tuple[ModelConfig, Any]:
         """The config and network to train: fine-tuned from INIT_MODEL, else new (ImageNet encoder if any)."""
@@ -546,7 +566,7 @@ class Trainer:
         check_labels(places, self.progress)
 
     def _open_place(self, source: TrainingSource, config: ModelConfig) -> _Place:
-        return self.place_type(source, config.gsd_m, config.band_count)
+        return with_inputs(self.place_type(source, config.gsd_m, config.band_count), config)
 
     def retune(self, model_path: str) -> dict[str, Any]:
         """Tune an existing model file's thresholds on this trainer's validation data (the same blocks training

@@ -91,6 +91,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     EXTENT, MAX_AREA_KM2, TTA, AREA = "EXTENT", "MAX_AREA_KM2", "TTA", "AREA"
     OUTPUT_LANDCOVER, OUTPUT_LANDCOVER_POLYGONS = "OUTPUT_LANDCOVER", "OUTPUT_LANDCOVER_POLYGONS"
     DASK_SCHEDULER = "DASK_SCHEDULER"
+    HEIGHT, DTM = "HEIGHT", "DTM"
 
     def __init__(self) -> None:
         super().__init__()
@@ -112,6 +113,11 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                         self.model_value(self.SPLIT_THRESHOLD), optional=True, minValue=0.0, maxValue=0.999),
                  "Touching buildings are split where a blob holds several cores above this probability. The default "
                  "is the model's; 0 never splits.", advanced=True, decimals=3)
+        self.add(QgsProcessingParameterRasterLayer(self.HEIGHT, self.tr("Height model"), optional=True),
+                 "Models with a height input only: the nDSM (height above ground, metres), or the DSM when a DTM "
+                 "is given. Any CRS and resolution: it is aligned on the processing grid on the fly.", advanced=True)
+        self.add(QgsProcessingParameterRasterLayer(self.DTM, self.tr("Terrain model (DTM)"), optional=True),
+                 "With Height model as a DSM: the heights are DSM - DTM.", advanced=True)
         self._add_polygon_parameters()
         self.add(number(self.FILL_HOLES, self.tr("Fill holes below (m²)"), number.Double, 4.0, minValue=0.0),
                  "Holes smaller than this inside a building are filled.", advanced=True, decimals=1)
@@ -436,6 +442,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         )
         results = {self.OUTPUT_PROBABILITY: options.probability_path} if options.probability_path else {}
         options.landcover_path = self._landcover_path = self._landcover_destination(parameters, context)
+        options.extra_rasters = self._extra_rasters(parameters, context)
         return self._extraction(extract_buildings, raster, options, parameters, context, progress, run), results
 
     def _extraction(self, core_call: Any, raster: Any, options: Any, parameters: dict, context: Any, progress: Any,
@@ -451,12 +458,27 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                 "DASK_SCHEDULER: the cluster's workers read the raster themselves, so INPUT must be a raster file "
                 "(not a web layer or a clip to EXTENT). Save the area as a GeoTIFF the workers can reach and run on "
                 "that."))
+        if getattr(options, "extra_rasters", None):
+            raise QgsProcessingException(self.tr(
+                "DASK_SCHEDULER: models with a height input run in QGIS only. Leave DASK_SCHEDULER empty."))
         if getattr(options, "landcover_path", None):
             raise QgsProcessingException(self.tr(
                 "DASK_SCHEDULER: land cover outputs are made by runs in QGIS only. Leave OUTPUT_LANDCOVER and "
                 "OUTPUT_LANDCOVER_POLYGONS empty, or DASK_SCHEDULER empty."))
         model_given = parameters.get(self.MODEL) not in (None, "")
         return cluster_buildings(raster, self.ARCHITECTURE, options, scheduler, progress, run, model_given)
+
+    def _extra_rasters(self, parameters: dict, context: Any) -> dict[str, str] | None:
+        """HEIGHT (and DTM) as the core's extra rasters: {"height": nDSM} or {"dsm": ..., "dtm": ...}."""
+        height = self.parameterAsRasterLayer(parameters, self.HEIGHT, context)
+        dtm = self.parameterAsRasterLayer(parameters, self.DTM, context)
+        if height is None:
+            if dtm is not None:
+                raise QgsProcessingException(self.tr("DTM is given without HEIGHT: give the DSM as HEIGHT too."))
+            return None
+        if dtm is None:
+            return {"height": raster_file_path(height)}
+        return {"dsm": raster_file_path(height), "dtm": raster_file_path(dtm)}
 
     def _landcover_destination(self, parameters: dict, context: Any) -> str | None:
         """OUTPUT_LANDCOVER, a temporary raster when only the polygons are asked for, or None."""

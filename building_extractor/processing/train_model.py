@@ -69,6 +69,10 @@ class TrainModel(BaseAlgorithm):
     CLASS_LAYERS = "CLASS_LAYERS"
     BACKGROUND_CLASS = "BACKGROUND_CLASS"
     VALIDATION_CLASS_RASTER = "VALIDATION_CLASS_RASTER"
+    IMAGE_BANDS = "IMAGE_BANDS"
+    EXTRA_INPUTS = "EXTRA_INPUTS"
+    HEIGHT_RASTERS = "HEIGHT_RASTERS"
+    VALIDATION_HEIGHT = "VALIDATION_HEIGHT"
     OUTPUT_MODEL = "OUTPUT_MODEL"
     OUTPUT_REPORT = "OUTPUT_REPORT"
     OUTPUT_ONNX = "OUTPUT_ONNX"
@@ -103,6 +107,17 @@ class TrainModel(BaseAlgorithm):
             self.VALIDATION_FOOTPRINTS, self.tr("Validation building footprints"), POLYGONS, optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.VALIDATION_CLASS_RASTER, self.tr("Land cover: validation class raster"), optional=True))
+        self.add_advanced(QgsProcessingParameterString(
+            self.IMAGE_BANDS, self.tr("Image bands, comma-separated (empty: red, green, blue; e.g. red, green, blue, "
+                                      "nir for RGBN)"), optional=True))
+        self.add_advanced(QgsProcessingParameterString(
+            self.EXTRA_INPUTS, self.tr("Extra inputs: ndvi, shadow, height[:metres for full scale] (empty: none)"),
+            optional=True))
+        self.add_advanced(QgsProcessingParameterMultipleLayers(
+            self.HEIGHT_RASTERS, self.tr("Height models (nDSM), one per training raster in the same order"),
+            QgsProcessing.TypeRaster, optional=True))
+        self.add_advanced(QgsProcessingParameterRasterLayer(
+            self.VALIDATION_HEIGHT, self.tr("Height model of the validation raster"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.VALIDATION_FRACTION, self.tr("Validation fraction held out by spatial blocks (without a "
                                               "validation raster)"),
@@ -222,7 +237,8 @@ class TrainModel(BaseAlgorithm):
                                       "(within the same task) and ENCODER are ignored."))
         workdir = tempfile.mkdtemp(prefix="building_extractor_train_")
         try:
-            sources, validation = self._sources(parameters, context, workdir)
+            sources, validation = self._with_heights(parameters, context, *self._sources(parameters, context,
+                                                                                         workdir))
             trainer = run_core(make_trainer, sources, options, output, validation=validation or None,
                                progress=FeedbackProgress(feedback))
             keep = self.parameterAsBoolean(parameters, self.KEEP_BEST_ON_CANCEL, context)
@@ -299,6 +315,9 @@ class TrainModel(BaseAlgorithm):
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
             loss=LOSSES[self.parameterAsEnum(parameters, self.LOSS, context)],
             classes=parse_classes(self.parameterAsString(parameters, self.CLASSES, context)),
+            bands=[b.strip().lower() for b in self.parameterAsString(parameters, self.IMAGE_BANDS, context).split(",")
+                   if b.strip()] or ["red", "green", "blue"],
+            extra_inputs=parse_extra_inputs(self.parameterAsString(parameters, self.EXTRA_INPUTS, context)),
         )
 
     def _sources(self, parameters: dict, context: Any, workdir: str) -> tuple[list[Any], list[Any]]:
@@ -351,6 +370,21 @@ class TrainModel(BaseAlgorithm):
                                              class_raster=raster_file_path(labels)))
         return sources, validation
 
+    def _with_heights(self, parameters: dict, context: Any, sources: list[Any], validation: list[Any]
+                      ) -> tuple[list[Any], list[Any]]:
+        """Pair HEIGHT_RASTERS with the training rasters and VALIDATION_HEIGHT with the validation raster."""
+        heights = [raster_file_path(layer) for layer in self.parameterAsLayerList(parameters, self.HEIGHT_RASTERS,
+                                                                                  context)]
+        if heights and len(heights) != len(sources):
+            raise QgsProcessingException(self.tr(f"HEIGHT_RASTERS has {len(heights)} raster(s) for {len(sources)} "
+                                                 "training raster(s): give one per training raster, same order."))
+        for source, height in zip(sources, heights):
+            source.extra_rasters = {"height": height}
+        layer = self.parameterAsRasterLayer(parameters, self.VALIDATION_HEIGHT, context)
+        for source in validation if layer is not None else []:
+            source.extra_rasters = {"height": raster_file_path(layer)}
+        return sources, validation
+
     def _vector(self, parameters: dict, name: str, context: Any, workdir: str, required: bool = False
                 ) -> str | None:
         layer = self.parameterAsVectorLayer(parameters, name, context)
@@ -373,6 +407,23 @@ def parse_classes(text: str) -> list[dict[str, Any]]:
     if classes and len(classes) < 2:
         raise ValueError("a land cover model needs at least two classes.")
     return classes
+
+
+def parse_extra_inputs(text: str) -> list[dict[str, Any]]:
+    """EXTRA_INPUTS text ("ndvi, height:30") as core.extra_inputs descriptions."""
+    from ..core.extra_inputs import INDICES, RASTER_ROLES
+
+    inputs = []
+    for item in filter(None, (part.strip().lower() for part in (text or "").split(","))):
+        name, _, scale = item.partition(":")
+        if name in INDICES:
+            inputs.append({"kind": "index", "name": name})
+        elif name in RASTER_ROLES:
+            inputs.append({"kind": "raster", "name": name, "scale": float(scale or 30.0)})
+        else:
+            raise QgsProcessingException(f"EXTRA_INPUTS: unknown input {name!r}; use {', '.join(INDICES)} or "
+                                         f"{', '.join(RASTER_ROLES)}[:metres].")
+    return inputs
 
 
 def vector_file_path(layer: Any, fallback: str, context: Any) -> str:
