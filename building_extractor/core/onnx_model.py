@@ -169,7 +169,7 @@ def _graph_module(config: ModelConfig, model: Any) -> tuple[Any, tuple[Any, ...]
     import torch
 
     size = min(int(config.tile_size), 256)
-    image = torch.zeros(1, config.band_count, size, size)
+    image = torch.zeros(1, config.channel_count, size, size)
     if task_of(config.architecture) == SEGMENTATION:
         landcover = config.is_landcover
 
@@ -218,7 +218,7 @@ def _example_tile(config: ModelConfig, size: int) -> Any:
     import numpy as np
 
     rows, cols = np.mgrid[0:size, 0:size]
-    image = np.full((config.band_count, size, size), 0.3, np.float32)
+    image = np.full((config.channel_count, size, size), 0.3, np.float32)
     for r0, c0, h, w in ((30, 40, 50, 70), (120, 150, 60, 45), (180, 30, 40, 60)):
         image[:, (rows >= r0) & (rows < r0 + h) & (cols >= c0) & (cols < c0 + w)] = 0.9
     mean = np.asarray(config.mean, np.float32)[:, None, None]
