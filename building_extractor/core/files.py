@@ -25,3 +25,32 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> str:
             os.remove(partial)
         raise
     return path
+
+
+def temporary_root(folder: str | None = None) -> str:
+    """The folder a run's temporary files go in: ``folder``, else TMPDIR, else the system's temporary folder.
+
+    Refused with an OutputError when it is missing, relative or not writable: Python's tempfile would otherwise
+    fall back to another folder, down to the current working directory, without a word.
+    """
+    from .errors import OutputError
+
+    root = folder or os.environ.get("TMPDIR") or tempfile.gettempdir()
+    problem = ("is not an absolute path" if not os.path.isabs(root) else "does not exist"
+               if not os.path.isdir(root) else "" if _writable(root) else "is not writable")
+    if problem:
+        raise OutputError(
+            f"Cannot create a temporary folder in {root}: it {problem}. Choose a writable temporary folder with "
+            "free space (Processing ▸ Options ▸ General ▸ Output folder for temporary files, or the TMPDIR "
+            "environment variable)."
+        )
+    return root
+
+
+def _writable(folder: str) -> bool:
+    """Try it: permission bits do not tell for root, read-only mounts or special file systems."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False

@@ -16,6 +16,7 @@ from .area import AreaSpec, ProcessingArea
 from .backends import open_model
 from .errors import BuildingExtractorError, OutputError
 from .extra_inputs import with_extra_inputs
+from .files import temporary_root
 from .gdal_scope import gdal_exceptions
 from .inference import predict_to_rasters
 from .model_file import ModelConfig
@@ -185,7 +186,7 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
     post = replace(options.post, seed_threshold=seed, seed_min_area_m2=config.seed_min_area_m2)
     overlap = resolve_overlap(config.overlap if options.overlap is None else options.overlap, tile)
     try:
-        workdir = tempfile.mkdtemp(prefix="building_extractor_", dir=options.workdir)
+        workdir = tempfile.mkdtemp(prefix="building_extractor_", dir=temporary_root(options.workdir))
     except OSError as exc:
         raise OutputError(f"Cannot create a temporary folder in {options.workdir or tempfile.gettempdir()} "
                           f"({exc.strerror or exc}). "

@@ -401,6 +401,23 @@ def discards_staged_outputs(process: Any) -> Any:
     return wrapper
 
 
+def processing_temp_folder() -> str:
+    """Processing's temporary folder for this session, checked: when its base (Processing's option, else
+    TMPDIR) is missing or read-only, QGIS makes the folder elsewhere (at the root, or relative to the working
+    directory) without a word; this raises the clear error instead."""
+    from qgis.core import QgsSettings
+    from qgis.PyQt.QtCore import QDir
+
+    from ..core.files import temporary_root
+
+    base = QgsSettings().value("Processing/Configuration/TEMP_PATH2", "") or QDir.tempPath()
+    root = run_core(temporary_root, base)
+    folder = QgsProcessingUtils.tempFolder()
+    inside = os.path.isabs(folder) and os.path.commonpath([os.path.realpath(folder), os.path.realpath(root)]) \
+        == os.path.realpath(root)
+    return folder if inside and os.path.isdir(folder) else root
+
+
 def installer_available() -> bool:
     """Whether building_extractor:install_dependencies is registered (the message then names it)."""
     from qgis.core import QgsApplication

@@ -47,6 +47,7 @@ from .base_algorithm import (
     BaseAlgorithm,
     FeedbackProgress,
     name_output_layer,
+    processing_temp_folder,
     run_core,
     stageable,
     static_destination,
@@ -438,7 +439,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                 regularize=self._regularize_mode(parameters, context)),
             probability_path=(self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITY, context) or None
                               if self._probability_wanted(parameters) else None),
-            workdir=QgsProcessingUtils.tempFolder(),  # Processing's temporary folder (set in its options)
+            workdir=processing_temp_folder(),  # Processing's temporary folder (set in its options), checked
         )
         results = {self.OUTPUT_PROBABILITY: options.probability_path} if options.probability_path else {}
         options.landcover_path = self._landcover_path = self._landcover_destination(parameters, context)
@@ -530,7 +531,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         else:
             extent = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
         max_area = self.parameterAsDouble(parameters, self.MAX_AREA_KM2, context)
-        return run_core(raster_for_layer, layer, extent, feedback, max_area, QgsProcessingUtils.tempFolder())
+        return run_core(raster_for_layer, layer, extent, feedback, max_area, processing_temp_folder())
 
     def _create_sink(self, parameters: dict, context: Any, layer: Any) -> tuple[Any, str]:
         fields = QgsFields()

@@ -26,8 +26,9 @@ from qgis.core import (
 
 from ..core.choices import ARCHITECTURES, ENCODERS, INSTANCES
 from ..core.training import UNET_LOSSES
-from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
+from .base_algorithm import BaseAlgorithm, FeedbackProgress, processing_temp_folder, run_core
 from .extract_buildings_unet import raster_file_path
+from .outputs import destination_problem
 
 # Enum index -> name: the order of the core tables (new names are appended there, so indices keep their meaning).
 ARCHITECTURE_NAMES, ENCODER_NAMES, LOSSES = list(ARCHITECTURES), list(ENCODERS), list(UNET_LOSSES)
@@ -228,14 +229,22 @@ class TrainModel(BaseAlgorithm):
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         if not output.lower().endswith(".safetensors"):
             output += ".safetensors"
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        except OSError as exc:
+            raise QgsProcessingException(self.tr(
+                f"OUTPUT_MODEL: cannot create the folder {os.path.dirname(os.path.abspath(output))} "
+                f"({exc.strerror or exc}). Choose a folder you can write to.")) from exc
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         options = self._options(parameters, context)
         if options.init_model:
             feedback.pushInfo(self.tr(f"Starting from {options.init_model}: its network is fine-tuned (a "
                                       "segmentation model given to a Mask R-CNN run gives its encoder); ARCHITECTURE "
                                       "(within the same task) and ENCODER are ignored."))
-        workdir = tempfile.mkdtemp(prefix="building_extractor_train_")
+        problem = destination_problem(output, self.OUTPUT_MODEL, vector=False)  # not only after hours of training
+        if problem:
+            raise QgsProcessingException(self.tr(problem))
+        workdir = tempfile.mkdtemp(prefix="building_extractor_train_", dir=processing_temp_folder())
         try:
             sources, validation = self._with_heights(parameters, context, *self._sources(parameters, context,
                                                                                          workdir))
