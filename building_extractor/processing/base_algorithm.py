@@ -227,6 +227,7 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
 
     def prepareAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> bool:  # noqa: N802
         self.checkDependencies()
+        handle_sigterm_as_interrupt()
         apply_worker_setting()  # Processing ▸ Options: the worker count, for core.workers
         problem = self.output_collision(parameters, context)  # also where checkParameterValues was not called
         if problem:
@@ -399,6 +400,28 @@ def discards_staged_outputs(process: Any) -> Any:
             self.discard_staged()
             raise
     return wrapper
+
+
+def handle_sigterm_as_interrupt() -> None:
+    """SIGTERM (a service manager or batch scheduler stopping qgis_process) ends the run as Ctrl+C does: a
+    KeyboardInterrupt in the running algorithm, whose cleanup removes its temporary files and partial outputs.
+
+    Installed only on the main thread (Python's rule; qgis_process and the batch dialog run algorithms there)
+    and only where SIGTERM has its default action (a host application's own handler is left alone). The first
+    SIGTERM restores the default, so a second one terminates at once even while no Python code runs.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt("stopped by SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def processing_temp_folder() -> str:

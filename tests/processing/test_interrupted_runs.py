@@ -64,3 +64,68 @@ def test_train_model_checks_its_output_before_training(provider, raster, tmp_pat
     with pytest.raises(QgsProcessingException, match="OUTPUT_MODEL: cannot create the folder"):
         processing.run("building_extractor:train_model", {
             "INPUT": [str(raster)], "FOOTPRINTS": str(labels), "OUTPUT_MODEL": str(blocker / "m.safetensors")})
+
+
+@pytest.mark.slow
+def test_sigterm_during_inference_leaves_nothing_behind(tmp_path) -> None:
+    """qgis_process stopped by SIGTERM (as a scheduler does) in the middle of inference: the temporary folder,
+    the probability raster and the output are all gone, as after Ctrl+C."""
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    sample = root / "data" / "sample" / "banepa_sample.tif"
+    process = subprocess.Popen(
+        [str(root / "bin" / "qgis_process"), "run", "building_extractor:extract_buildings_unet", f"--INPUT={sample}",
+         f"--OUTPUT={tmp_path / 'out.gpkg'}", f"--OUTPUT_PROBABILITY={tmp_path / 'p.tif'}", "--DEVICE=cpu",
+         "--TILE_SIZE=256", "--OVERLAP=128"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root,
+        env={**os.environ, "TMPDIR": str(temporary), "BUILDING_EXTRACTOR_WORKERS": "1"})
+    log = []
+    for line in process.stdout:
+        log.append(line)
+        if "tile(s) of" in line:  # inference has started: its temporary rasters exist
+            time.sleep(2)
+            process.send_signal(signal.SIGTERM)
+            break
+    output, _ = process.communicate(timeout=300)
+    log.append(output)
+    assert process.returncode != 0, "".join(log)[-3000:]
+    left = [str(p) for p in temporary.rglob("*") if "building_extractor" in p.name or p.suffix == ".tif"]
+    assert left == [], "".join(log)[-3000:]
+    assert not (tmp_path / "out.gpkg").exists() and not (tmp_path / "p.tif").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_during_training_leaves_nothing_behind(tmp_path, shared_data) -> None:
+    """train_model through qgis_process stopped by SIGTERM once training has begun: its temporary folder is
+    removed and no model file is written."""
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    process = subprocess.Popen(
+        [str(root / "bin" / "qgis_process"), "run", "building_extractor:train_model",
+         f"--INPUT={shared_data / 'kampala' / 'image_2.tif'}",
+         f"--FOOTPRINTS={shared_data / 'kampala' / 'buildings.geojson'}", f"--OUTPUT_MODEL={tmp_path / 'm.safetensors'}",
+         "--EPOCHS=50", "--STEPS_PER_EPOCH=50", "--DEVICE=cpu", "--RESOLUTION=0.6"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root,
+        env={**os.environ, "TMPDIR": str(temporary)})
+    log = []
+    for line in process.stdout:
+        log.append(line)
+        if "Training on" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    output, _ = process.communicate(timeout=300)
+    log.append(output)
+    assert process.returncode != 0, "".join(log)[-3000:]
+    assert [str(p) for p in temporary.rglob("*") if "building_extractor" in p.name] == [], "".join(log)[-3000:]
+    assert not (tmp_path / "m.safetensors").exists()
