@@ -114,7 +114,8 @@ def test_sigterm_during_training_leaves_nothing_behind(tmp_path, shared_data) ->
     process = subprocess.Popen(
         [str(root / "bin" / "qgis_process"), "run", "building_extractor:train_model",
          f"--INPUT={shared_data / 'kampala' / 'image_2.tif'}",
-         f"--FOOTPRINTS={shared_data / 'kampala' / 'buildings.geojson'}", f"--OUTPUT_MODEL={tmp_path / 'm.safetensors'}",
+         f"--FOOTPRINTS={shared_data / 'kampala' / 'buildings.geojson'}",
+         f"--OUTPUT_MODEL={tmp_path / 'm.safetensors'}",
          "--EPOCHS=50", "--STEPS_PER_EPOCH=50", "--DEVICE=cpu", "--RESOLUTION=0.6"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root,
         env={**os.environ, "TMPDIR": str(temporary)})
