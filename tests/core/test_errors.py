@@ -321,7 +321,7 @@ def test_model_files_for_another_architecture_or_tool_are_refused(tmp_path) -> N
         run(raster, str(broken))
     inconsistent = tmp_path / "inconsistent.safetensors"
     save_model_file(inconsistent, ModelConfig(mean=[0.5]), {"w": torch.zeros(2)})
-    with pytest.raises(ModelFileError, match="mean has 1 values for 3 band"):
+    with pytest.raises(ModelFileError, match="mean has 1 values for 3 (band|input channel)"):
         run(raster, str(inconsistent))
 
 
