@@ -1,7 +1,10 @@
-"""The installer for real: onnxruntime from PyPI into a fresh QGIS profile, through qgis_process with no venv.
+"""The installer for real: onnxruntime from PyPI into a fresh QGIS profile, then both extraction algorithms with
+that profile and nothing else, through qgis_process with no venv.
 
-qgis_process runs with Debian's Python and the staged plugin only (the venv, which has onnxruntime, is not on
-its path), so the profile folder is the only place onnxruntime can come from.
+qgis_process runs with Debian's Python and the staged plugin only (the venv, which has onnxruntime and torch, is
+not on its path), so the profile folder is the only place onnxruntime can come from; torch, timm, smp and
+safetensors are not installed there at all, and rasterio and fiona (Debian has them) are made unimportable
+(tests/lean_python/sitecustomize.py): what QGIS's own installers ship, plus the profile folder.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
 SYSTEM_PYTHON = "/usr/bin/python3"
+SAMPLE = ROOT / "data" / "sample" / "banepa_sample.tif"
+BLOCKER = ROOT / "tests" / "lean_python"
+NOT_SHIPPED_BY_QGIS = ("rasterio", "fiona")
+NOT_INSTALLED = ("torch", "torchvision", "timm", "segmentation_models_pytorch", "safetensors", "onnx")
 
 
 def clean_qgis_env(profile: Path) -> dict[str, str]:
@@ -27,7 +34,7 @@ def clean_qgis_env(profile: Path) -> dict[str, str]:
     runtime.chmod(0o700)
     env.update(QGIS_CUSTOM_CONFIG_PATH=str(profile), QGIS_PLUGINPATH=str(ROOT / "build" / "plugins"),
                QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(runtime), PYTHONWARNINGS="ignore::DeprecationWarning",
-               PATH="/usr/bin:/bin")
+               PATH="/usr/bin:/bin", PYTHONPATH=str(BLOCKER), BUILDING_EXTRACTOR_BLOCK=",".join(NOT_SHIPPED_BY_QGIS))
     return env
 
 
@@ -43,12 +50,35 @@ def staged_plugin() -> Path:
     return ROOT / "build" / "plugins"
 
 
+def features(path: Path) -> list[tuple]:
+    """(geometry WKB, attributes) of every feature, in order."""
+    from osgeo import ogr
+
+    source = ogr.Open(str(path))
+    rows = [(bytes(f.GetGeometryRef().ExportToWkb()), tuple(f.GetField(i) for i in range(f.GetFieldCount())))
+            for f in source.GetLayer(0)]
+    source = None
+    return rows
+
+
+def venv_run(algorithm: str, output: Path) -> None:
+    """The same extraction with the full install (the venv) and the onnxruntime backend: the reference."""
+    result = subprocess.run([str(ROOT / "bin" / "qgis_process"), "run", f"building_extractor:{algorithm}",
+                             f"--INPUT={SAMPLE}", "--BACKEND=onnxruntime", f"--OUTPUT={output}"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
 @pytest.mark.slow
-def test_install_into_a_fresh_profile_then_uninstall(tmp_path, staged_plugin) -> None:
+def test_install_into_a_fresh_profile_extract_then_uninstall(tmp_path, staged_plugin) -> None:
     if not os.path.exists(QGIS_PROCESS):
         pytest.skip("qgis_process.bin is not installed")
     profile = tmp_path / "profile"
     env = clean_qgis_env(profile)
+    absent = subprocess.run([SYSTEM_PYTHON, "-c", "import importlib.util, sys; print([m for m in sys.argv[1:] if "
+                             "importlib.util.find_spec(m)])", *NOT_INSTALLED], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin"})
+    assert absent.stdout.strip() == "[]", f"installed in Debian's Python: {absent.stdout}"
     subprocess.run([QGIS_PROCESS, "plugins", "enable", "building_extractor"], env=env, capture_output=True,
                    timeout=300)
     first = qgis_process(env, "run", "building_extractor:install_dependencies")
@@ -64,6 +94,14 @@ def test_install_into_a_fresh_profile_then_uninstall(tmp_path, staged_plugin) ->
     onnx_file, numpy_file, providers = probe.stdout.splitlines()
     assert onnx_file.startswith(str(folder)) and numpy_file.startswith("/usr/lib/python3/")
     assert "CPUExecutionProvider" in providers
+    # Extraction with that profile and nothing else gives the full install's buildings.
+    for algorithm in ("extract_buildings_unet", "extract_buildings_maskrcnn"):
+        lean, full = tmp_path / f"{algorithm}_lean.gpkg", tmp_path / f"{algorithm}_full.gpkg"
+        run = qgis_process(env, "run", f"building_extractor:{algorithm}", f"--INPUT={SAMPLE}", f"--OUTPUT={lean}")
+        assert Path(run["results"]["OUTPUT"]) == lean
+        venv_run(algorithm, full)
+        found = features(lean)
+        assert len(found) > 10 and found == features(full), algorithm
     # A second run finds everything importable: the plugin put the folder on QGIS's path at load.
     again = qgis_process(env, "run", "building_extractor:install_dependencies")
     assert again["results"]["INSTALLED"] == ""

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ALGORITHM_IDS = ("extract_buildings_unet", "extract_buildings_maskrcnn", "train_model", "evaluate_buildings")
 REQUIRED_METADATA = ("name", "description", "about", "version", "author", "qgisMinimumVersion",
                      "hasProcessingProvider", "icon", "category", "license")
-OPTIONAL_PACKAGES = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "safetensors", "scipy")
+OPTIONAL_PACKAGES = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "safetensors", "scipy",
+                     "onnxruntime")
 
 # Runs in a fresh Python: loads the plugin from PLUGINS the way QGIS does (qgis.utils, as qgis_process does),
 # optionally with the torch stack made unimportable, and prints what the registry then holds as JSON.
@@ -186,11 +187,16 @@ def test_plugin_loads_without_torch_and_algorithms_say_what_to_install(tmp_path)
     assert report["imported"] == []
     assert {f"building_extractor:{a}" for a in ALGORITHM_IDS} <= set(report["algorithms"])
     needs_torch = {name for name, result in report["algorithms"].items() if result["requires_torch"]}
-    assert {"building_extractor:extract_buildings_unet", "building_extractor:train_model"} <= needs_torch
+    assert "building_extractor:train_model" in needs_torch
     for name in needs_torch:
         result = report["algorithms"][name]
         assert result["can_execute"] is False, name
         assert "torch" in result["message"] and "pip install" in result["message"], result["message"]
+    for name in ("extract_buildings_unet", "extract_buildings_maskrcnn"):  # onnxruntime or torch: onnxruntime named
+        result = report["algorithms"][f"building_extractor:{name}"]
+        assert result["can_execute"] is False, name
+        assert "onnxruntime" in result["message"] and "Install dependencies" in result["message"], result["message"]
+        assert "torch" not in result["message"], result["message"]
 
 
 def test_help_index_lists_every_algorithm_and_extraction_pages_start_with_a_quick_start(provider):

@@ -22,8 +22,10 @@ GEO_PACKAGES = {"rasterio": "rasterio", "shapely": "shapely", "osgeo": "GDAL"}
 ALL_PACKAGES = {**GEO_PACKAGES, **RUNTIME_PACKAGES}
 # Extraction reads, warps and vectorizes through GDAL's own bindings: no rasterio (issue 19, the lean path).
 # affine is pure Python (the installer adds it where QGIS lacks it).
-EXTRACTION_PACKAGES = {"osgeo": "GDAL", "shapely": "shapely", "scipy": "scipy", "affine": "affine",
-                       **TORCH_PACKAGES}
+EXTRACTION_PACKAGES = {"osgeo": "GDAL", "shapely": "shapely", "scipy": "scipy", "affine": "affine"}
+# The model runtimes extraction runs on (core.backends): any one of them, complete, will do; the first is the
+# one asked for when none is there (the installer installs it).
+EXTRACTION_RUNTIMES = ({"onnxruntime": "onnxruntime"}, TORCH_PACKAGES)
 
 # algorithm id -> the packages it imports (import name -> pip name); algorithms not listed need none.
 ALGORITHM_PACKAGES: dict[str, dict[str, str]] = {
@@ -34,6 +36,11 @@ ALGORITHM_PACKAGES: dict[str, dict[str, str]] = {
     "evaluate_buildings": GEO_PACKAGES,
     "regularize_buildings": GEO_PACKAGES,
     "building_heights": GEO_PACKAGES,
+}
+# algorithm id -> the runtimes it can use (one is needed), beside its packages above.
+ALGORITHM_RUNTIMES: dict[str, tuple[dict[str, str], ...]] = {
+    "extract_buildings_unet": EXTRACTION_RUNTIMES,
+    "extract_buildings_maskrcnn": EXTRACTION_RUNTIMES,
 }
 INSTALLER_ALGORITHM = "install_dependencies"  # building_extractor:install_dependencies, when it exists
 INSTALLER_MENU = "Plugins ▸ Building Extractor ▸ Install dependencies"
@@ -46,8 +53,13 @@ def missing_packages(names: dict[str, str] | None = None) -> list[str]:
 
 
 def missing_for(algorithm_id: str) -> list[str]:
-    """The pip names of the packages ``algorithm_id`` needs that are missing (empty: it can run)."""
-    return missing_packages(ALGORITHM_PACKAGES.get(algorithm_id, {}))
+    """The pip names of the packages ``algorithm_id`` needs that are missing (empty: it can run); a missing
+    runtime is named by its first choice."""
+    missing = missing_packages(ALGORITHM_PACKAGES.get(algorithm_id, {}))
+    runtimes = ALGORITHM_RUNTIMES.get(algorithm_id, ())
+    if runtimes and all(missing_packages(runtime) for runtime in runtimes):
+        missing += missing_packages(runtimes[0])
+    return missing
 
 
 def _importable(module: str) -> bool:
