@@ -62,3 +62,17 @@ def test_extraction_without_rasterio_gives_the_same_buildings(tmp_path, algorith
     found = features(lean)
     assert len(found) > 10
     assert found == features(full)
+
+
+def test_maskrcnn_on_onnxruntime_finds_nothing_in_an_empty_tile_without_failing() -> None:
+    """A tile where no detection passes the score threshold (blank, or no buildings) gives empty detections;
+    onnxruntime's mask head used to fail there on the 0 rows."""
+    import numpy as np
+
+    from building_extractor.core.backends import open_model
+    from building_extractor.core.model_file import default_model_path
+
+    runner = open_model(default_model_path("maskrcnn", "onnxruntime"), "maskrcnn", "onnxruntime", "cpu")
+    found = runner(np.zeros((2, 3, 512, 512), np.float32))
+    assert [d["boxes"].shape for d in found] == [(0, 4), (0, 4)]
+    assert [d["masks"].shape for d in found] == [(0, 28, 28), (0, 28, 28)]

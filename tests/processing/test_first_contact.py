@@ -131,16 +131,18 @@ def renderer_3d_xml(layer) -> str:
 
 def test_missing_package_is_named_by_processing_run_before_anything_else(provider, tmp_path, monkeypatch):
     """processing.run goes through checkParameterValues, never canExecute: the check must come first there,
-    before reading the model file needs safetensors."""
+    before the model file is read. Extraction needs one runtime: with neither onnxruntime nor torch, onnxruntime
+    (the one the installer installs) is named."""
     import processing
     from qgis.core import QgsProcessingException
 
-    monkeypatch.setitem(sys.modules, "safetensors", None)  # find_spec says: not installed
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # find_spec says: not installed
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # so the torch runtime is incomplete too
     output = tmp_path / "buildings.gpkg"
     with pytest.raises(QgsProcessingException) as raised:
         processing.run(UNET, {"INPUT": str(SAMPLE), "OUTPUT": str(output)})
     message = str(raised.value)
-    assert "safetensors" in message and "pip install" in message, message
+    assert "onnxruntime" in message and "pip install" in message, message
     assert not output.exists()
 
 
@@ -149,20 +151,23 @@ def test_missing_package_stops_prepare_and_process_too(provider, monkeypatch):
     from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback
 
     monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(UNET)
-    with pytest.raises(QgsProcessingException, match="torch"):
+    with pytest.raises(QgsProcessingException, match="onnxruntime"):
         algorithm.prepareAlgorithm({}, QgsProcessingContext(), QgsProcessingFeedback())
     regularize = QgsApplication.processingRegistry().createAlgorithmById("building_extractor:regularize_buildings")
     assert regularize.canExecute() == (True, "")  # needs no torch
 
 
 @pytest.mark.slow
-def test_qgis_process_without_safetensors_fails_cleanly(tmp_path):
-    """The command line used to abort (exit 134) inside checkParameterValues; now it exits 1 with the hint."""
+def test_qgis_process_without_a_runtime_fails_cleanly(tmp_path):
+    """The command line used to abort (exit 134) inside checkParameterValues; now it exits 1 with the hint.
+    Without onnxruntime and without a complete torch stack (no safetensors) extraction has no runtime."""
     blocker = tmp_path / "block"
     blocker.mkdir()
-    # sitecustomize runs at interpreter start-up, inside qgis_process too: safetensors looks not installed.
-    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['safetensors'] = None\n")
+    # sitecustomize runs at interpreter start-up, inside qgis_process too: these look not installed.
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['safetensors'] = None\n"
+                                              "sys.modules['onnxruntime'] = None\n")
     output = tmp_path / "buildings.gpkg"
     import os
 
@@ -171,7 +176,7 @@ def test_qgis_process_without_safetensors_fails_cleanly(tmp_path):
                            f"--OUTPUT={output}"], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 1, (proc.returncode, text[-3000:])
-    assert "safetensors" in text and "pip install" in text, text[-3000:]
+    assert "onnxruntime" in text and "pip install" in text, text[-3000:]
     assert "Traceback" not in text and not output.exists()
 
 
