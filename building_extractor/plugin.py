@@ -25,6 +25,7 @@ class BuildingExtractorPlugin:
         self.install_action = None
         # What the installer put in the profile is importable before any algorithm is loaded.
         add_to_path(packages_dir(QgsApplication.qgisSettingsDirPath()))
+        self.translator = install_translator()
 
     def initProcessing(self) -> None:  # noqa: N802 - QGIS API name
         """Called by qgis_process (and by initGui on desktop); registers the provider once."""
@@ -52,9 +53,31 @@ class BuildingExtractorPlugin:
         processing.execAlgorithmDialog("building_extractor:install_dependencies", {})
 
     def unload(self) -> None:
+        if self.translator is not None:
+            from qgis.PyQt.QtCore import QCoreApplication
+
+            QCoreApplication.removeTranslator(self.translator)
+            self.translator = None
         if self.install_action is not None:
             self.iface.removePluginMenu(MENU, self.install_action)
             self.install_action = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+
+
+def install_translator():
+    """Load i18n/building_extractor_<language>.qm for QGIS's locale (none for English or a missing file)."""
+    import os
+
+    from qgis.PyQt.QtCore import QCoreApplication, QTranslator
+
+    language = (QgsApplication.locale() or "en")[:2]
+    path = os.path.join(os.path.dirname(__file__), "i18n", f"building_extractor_{language}.qm")
+    if not os.path.exists(path):
+        return None
+    translator = QTranslator()
+    if not translator.load(path):
+        return None
+    QCoreApplication.installTranslator(translator)
+    return translator

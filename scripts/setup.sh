@@ -15,6 +15,7 @@ esac
 
 DEBIAN_PACKAGES=(qgis python3-qgis qgis-providers python3-rasterio python3-fiona python3-shapely
   python3-gdal python3-pyproj python3-numpy python3-scipy python3-matplotlib python3-venv pyqt5-dev-tools
+  qttools5-dev-tools
   xvfb xauth proj-data redis-server python3-owslib python3-yaml
   curl jq python3-pip)
 

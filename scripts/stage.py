@@ -75,6 +75,20 @@ def _shipped_markdown(source: Path) -> str:
     return re.sub(r"\]\(\.\./(" + "|".join(map(re.escape, SHIPPED_PAGES)) + r")", r"](\1", text)
 
 
+def compile_translations() -> bool:
+    """Compile building_extractor/i18n/*.ts into .qm files beside them (lrelease) when out of date."""
+    changed = False
+    for source in sorted((PACKAGE / "i18n").glob("*.ts")):
+        target = source.with_suffix(".qm")
+        if _newer(target, [source]):
+            lrelease = shutil.which("lrelease")
+            if lrelease is None:
+                raise SystemExit("stage: lrelease not found; install Debian's qttools5-dev-tools (make setup does).")
+            subprocess.run([lrelease, "-silent", str(source), "-qm", str(target)], check=True, capture_output=True)
+            changed = True
+    return changed
+
+
 def build_docs() -> bool:
     """Render help/*.md (and MODELS.md, BENCHMARKS.md) into help/html/, copy help/images/ beside them, when out
     of date."""
@@ -134,6 +148,7 @@ def _sync(files: dict[Path, Path], destination: Path) -> bool:
 def stage() -> bool:
     """Bring build/plugins/building_extractor up to date; True when anything changed."""
     changed = compile_resources()
+    changed |= compile_translations()
     changed |= build_docs()
     files = plugin_files()
     if not STAGE.exists():

@@ -123,7 +123,13 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
     GROUP = ""
 
     def tr(self, text: str) -> str:
-        return QCoreApplication.translate(type(self).__name__, text)
+        """Translated by the algorithm's own class, its bases, then the shared BaseAlgorithm context
+        (scripts/i18n.py writes the dialog strings there: many reach tr at run time, unseen by pylupdate5)."""
+        for cls in type(self).__mro__:
+            translated = QCoreApplication.translate(cls.__name__, text)
+            if translated != text or cls is BaseAlgorithm:
+                return translated
+        return text
 
     def createInstance(self) -> BaseAlgorithm:  # noqa: N802 - QGIS API name
         return type(self)()

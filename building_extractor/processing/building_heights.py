@@ -139,8 +139,8 @@ class BuildingHeights(BaseAlgorithm):
         del sink  # closed: complete
         dest_id = self.publish_sink(dest_id, context)
         missing = sum(1 for s in stats if not s.pixel_count)
-        feedback.pushInfo(self.tr(f"{len(stats) - missing} of {len(stats)} buildings have heights; {missing} "
-                                  "have no valid height pixel (outside the raster, nodata or too small)."))
+        feedback.pushInfo(self.tr("{} of {} buildings have heights; {} have no valid height pixel (outside the "
+                                  "raster, nodata or too small).").format(len(stats) - missing, len(stats), missing))
         results = {self.OUTPUT: dest_id}
         self._styles = [(style_heights, dest_id, roof)]
         blocks = [(f, s, m) for f, s, m in zip(features, stats, metric) if s.pixel_count and m is not None]
@@ -152,7 +152,7 @@ class BuildingHeights(BaseAlgorithm):
                      for f, s, m in blocks]
             document = cityjson_lod1(items, work_crs.postgisSrid() or None)
             write_text_atomic(cityjson, json.dumps(document))
-            feedback.pushInfo(self.tr(f"CityJSON with {len(items)} LOD1 buildings written to {cityjson}."))
+            feedback.pushInfo(self.tr("CityJSON with {} LOD1 buildings written to {}.").format(len(items), cityjson))
             results[self.CITYJSON] = cityjson
         return results
 

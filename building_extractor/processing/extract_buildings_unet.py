@@ -400,9 +400,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         if "postprocess_write" in run.timings:
             run.timings["postprocess"] = run.timings.pop("postprocess_write") - writing
             run.timings["write"] = writing
-        feedback.pushInfo(self.tr(f"{run.building_count} buildings written by {run.backend} on {run.device}. "
-                                  "Stage times (s): "
-                                  + ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items())))
+        feedback.pushInfo(self.tr("{} buildings written by {} on {}. Stage times (s): {}").format(
+            run.building_count, run.backend, run.device, ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items())))
         self.output_id = dest_id
         name_output_layer(context, dest_id, self.tr("{} buildings").format(layer.name()))
         results.update(self._landcover_outputs(parameters, context, run, feedback))
@@ -541,8 +540,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             sink, dest_id = self.staged_sink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon,
                                              layer.crs())
         except QgsProcessingException as exc:
-            raise QgsProcessingException(self.tr(f"{exc} Choose another output path or format (GeoPackage "
-                                                 "works everywhere).")) from exc
+            raise QgsProcessingException(self.tr("{} Choose another output path or format (GeoPackage works "
+                                                 "everywhere).").format(exc)) from exc
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         return sink, dest_id
@@ -555,8 +554,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         feature.setGeometry(geometry)
         feature.setAttributes([getattr(building, name) for name, _ in self.FIELDS])
         if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
-            raise QgsProcessingException(self.tr(f"Could not write building {building.id} to the output: "
-                                                 f"{sink.lastError()}"))
+            raise QgsProcessingException(self.tr("Could not write building {} to the output: {}").format(
+                building.id, sink.lastError()))
 
     def postProcessAlgorithm(self, context: Any, feedback: Any) -> dict:  # noqa: N802
         if self.output_id:

@@ -29,7 +29,9 @@ class BuildingExtractorProvider(QgsProcessingProvider):
         return "building_extractor"
 
     def name(self) -> str:
-        return "Building extractor"
+        from qgis.PyQt.QtCore import QCoreApplication
+
+        return QCoreApplication.translate("BaseAlgorithm", "Building extractor")
 
     def longName(self) -> str:  # noqa: N802 - QGIS API name
         from .. import __version__

@@ -85,7 +85,7 @@ class RegularizeBuildings(BaseAlgorithm):
         work_crs = metric_crs(crs, source.sourceExtent(), context.transformContext())
         to_work = QgsCoordinateTransform(crs, work_crs, context.transformContext())
         if work_crs != crs:
-            feedback.pushInfo(self.tr(f"Working in {work_crs.authid()} (metres)."))
+            feedback.pushInfo(self.tr("Working in {} (metres).").format(work_crs.authid()))
 
         features, shapes = [], []
         for feature in source.getFeatures():
@@ -111,8 +111,8 @@ class RegularizeBuildings(BaseAlgorithm):
         written = kept = 0
         for feature, result in zip(features, results):
             if result is None:
-                feedback.reportError(self.tr(f"Feature {feature.id()} has no area left (empty or covered by "
-                                             "a neighbour); skipped."), fatalError=False)
+                feedback.reportError(self.tr("Feature {} has no area left (empty or covered by a neighbour); "
+                                             "skipped.").format(feature.id()), fatalError=False)
                 continue
             geometry = from_shapely(result.geometry)
             geometry.transform(to_layer)
@@ -131,8 +131,8 @@ class RegularizeBuildings(BaseAlgorithm):
                                                  "empty. Check the input layer."))
         del sink  # closed: complete
         dest_id = self.publish_sink(dest_id, context)
-        feedback.pushInfo(self.tr(f"{written} buildings written, {kept} regularized, "
-                                  f"{written - kept} kept as simplified input (IoU below {options.min_iou})."))
+        feedback.pushInfo(self.tr("{} buildings written, {} regularized, {} kept as simplified input (IoU below "
+                                  "{}).").format(written, kept, written - kept, options.min_iou))
         self._dest_id = dest_id
         return {self.OUTPUT: dest_id}
 

@@ -174,8 +174,8 @@ class TrainModel(BaseAlgorithm):
             return ok, message
         chip = self.parameterAsInt(parameters, self.CHIP_SIZE, context)
         if chip % 32:
-            return False, self.tr(f"CHIP_SIZE must be a multiple of 32 (the models' stride); {chip} is not. "
-                                  f"Use {(chip + 31) // 32 * 32}.")
+            return False, self.tr("CHIP_SIZE must be a multiple of 32 (the models' stride); {} is not. "
+                                  "Use {}.").format(chip, (chip + 31) // 32 * 32)
         problem = self._label_problem(parameters, context)
         if problem:
             return False, self.tr(problem)
@@ -238,9 +238,9 @@ class TrainModel(BaseAlgorithm):
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         options = self._options(parameters, context)
         if options.init_model:
-            feedback.pushInfo(self.tr(f"Starting from {options.init_model}: its network is fine-tuned (a "
-                                      "segmentation model given to a Mask R-CNN run gives its encoder); ARCHITECTURE "
-                                      "(within the same task) and ENCODER are ignored."))
+            feedback.pushInfo(self.tr("Starting from {}: its network is fine-tuned (a segmentation model given to "
+                                      "a Mask R-CNN run gives its encoder); ARCHITECTURE (within the same task) and "
+                                      "ENCODER are ignored.").format(options.init_model))
         problem = destination_problem(output, self.OUTPUT_MODEL, vector=False)  # not only after hours of training
         if problem:
             raise QgsProcessingException(self.tr(problem))
@@ -263,7 +263,8 @@ class TrainModel(BaseAlgorithm):
         scored = f"validation IoU {val_iou:.3f}" if val_iou is not None else "no validation"
         if val_f1 is not None:
             scored += f", building F1 {val_f1:.3f}"
-        feedback.pushInfo(self.tr(f"Model written to {model_path}: {scored} at threshold {config.threshold}."))
+        feedback.pushInfo(self.tr("Model written to {}: {} at threshold {}.").format(model_path, scored,
+                                                                                    config.threshold))
         if report:
             results[self.OUTPUT_REPORT] = run_core(write_training_report, report, config, model_path)
         results[self.OUTPUT_ONNX] = self._export_onnx(model_path, feedback)
@@ -277,8 +278,8 @@ class TrainModel(BaseAlgorithm):
                    self.VAL_ACCURACY: metrics.get("val_overall_accuracy")}
         scored = (f"validation mean IoU {metrics['val_mean_iou']:.3f}, overall accuracy "
                   f"{metrics['val_overall_accuracy']:.3f}" if "val_mean_iou" in metrics else "no validation")
-        feedback.pushInfo(self.tr(f"Land cover model ({', '.join(config.classes)}) written to {model_path}: "
-                                  f"{scored}."))
+        feedback.pushInfo(self.tr("Land cover model ({}) written to {}: {}.").format(", ".join(config.classes),
+                                                                                   model_path, scored))
         if report:
             results[self.OUTPUT_REPORT] = run_core(write_training_report, report, config, model_path)
         results[self.OUTPUT_ONNX] = self._export_onnx(model_path, feedback)
