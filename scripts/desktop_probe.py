@@ -288,6 +288,7 @@ def dialog_scenario(key: str = "dialog", algorithm_id: str = ALGORITHM) -> None:
         report["extract_calls"] = list(EXTRACT_CALLS)
         report["libllvm_loaded"] = _libllvm_loaded()
         report["triton_blocked"] = "triton" in sys.modules and sys.modules["triton"] is None
+        report["torch_imported"] = sys.modules.get("torch") is not None  # not with the onnxruntime backend
         QTimer.singleShot(1500, after)  # let the dialog and the canvas repaint
 
     def after() -> None:

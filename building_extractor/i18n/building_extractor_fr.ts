@@ -56,6 +56,10 @@
       <translation>Un modèle .safetensors écrit par Entraîner un modèle. Vide : le modèle fourni avec l'extension. Avec un autre modèle, les valeurs laissées par défaut ci-dessous suivent celles de ce modèle.</translation>
     </message>
     <message>
+      <source>Model files (*.onnx *.safetensors);;ONNX (*.onnx);;safetensors (*.safetensors)</source>
+      <translation>Fichiers de modèle (*.onnx *.safetensors);;ONNX (*.onnx);;safetensors (*.safetensors)</translation>
+    </message>
+    <message>
       <source>Resolution (m/px)</source>
       <translation>Résolution (m/px)</translation>
     </message>
@@ -78,6 +82,14 @@
     <message>
       <source>Tiles per forward pass. More can be faster on a GPU and needs more memory.</source>
       <translation>Tuiles par passe du modèle. Davantage peut être plus rapide sur GPU et demande plus de mémoire.</translation>
+    </message>
+    <message>
+      <source>Inference backend</source>
+      <translation>Moteur d'inférence</translation>
+    </message>
+    <message>
+      <source>auto: onnxruntime when it is installed and the model is ONNX (or has an ONNX twin beside it), else torch. onnxruntime is several times faster on CPU; torch also runs .safetensors files. The log says which backend and device ran, and why.</source>
+      <translation>auto : onnxruntime s'il est installé et que le modèle est en ONNX (ou a un jumeau ONNX à côté), sinon torch. onnxruntime est plusieurs fois plus rapide sur CPU ; torch lit aussi les fichiers .safetensors. Le journal indique quel moteur et quel processeur ont servi, et pourquoi.</translation>
     </message>
     <message>
       <source>Tile size (px)</source>
@@ -160,6 +172,14 @@
       <translation>Les couches web et autres couches non fichier sont refusées au-delà de cette surface (les téléchargements sont longs).</translation>
     </message>
     <message>
+      <source>Dask scheduler</source>
+      <translation>Ordonnanceur Dask</translation>
+    </message>
+    <message>
+      <source>Address of a Dask scheduler (tcp://host:8786) to run the job on its cluster, partition by partition; the workers must reach INPUT and have building_extractor installed. Empty: run in QGIS.</source>
+      <translation>Adresse d'un ordonnanceur Dask (tcp://hôte:8786) pour exécuter le travail sur sa grappe, partition par partition ; les workers doivent accéder à INPUT et avoir building_extractor installé. Vide : exécution dans QGIS.</translation>
+    </message>
+    <message>
       <source>Buildings</source>
       <translation>Bâtiments</translation>
     </message>
@@ -226,6 +246,10 @@
     <message>
       <source>Training</source>
       <translation>Entraînement</translation>
+    </message>
+    <message>
+      <source>Export model to ONNX</source>
+      <translation>Exporter le modèle en ONNX</translation>
     </message>
     <message>
       <source>Evaluate buildings</source>

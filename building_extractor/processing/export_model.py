@@ -45,10 +45,10 @@ class ExportModel(BaseAlgorithm):
         if os.path.abspath(output) == os.path.abspath(source):
             raise QgsProcessingException(self.tr("OUTPUT must not overwrite INPUT; choose another file name."))
         config = run_core(read_config, source)
-        feedback.pushInfo(self.tr(f"Exporting {config.name} ({config.architecture}/{config.encoder}, "
-                                  f"{config.band_count} bands, {config.gsd_m} m) to ONNX..."))
+        feedback.pushInfo(self.tr("Exporting {} ({}/{}, {} bands, {} m) to ONNX...").format(
+            config.name, config.architecture, config.encoder, config.band_count, config.gsd_m))
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
         path = run_core(export_model_file, source, output, self.parameterAsBoolean(parameters, self.HALF, context))
-        feedback.pushInfo(self.tr(f"Wrote {path} ({os.path.getsize(path) / 2**20:.1f} MB); its metadata holds the "
-                                  "model's description (and Deepness's keys for U-Nets)."))
+        feedback.pushInfo(self.tr("Wrote {} ({:.1f} MB); its metadata holds the model's description (and "
+                                  "Deepness's keys for U-Nets).").format(path, os.path.getsize(path) / 2**20))
         return {self.OUTPUT: path}

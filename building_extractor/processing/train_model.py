@@ -296,7 +296,7 @@ class TrainModel(BaseAlgorithm):
                                          "BACKEND=torch; export it later with export_model."), fatalError=False)
             return None
         path = run_core(export_model_file, model_path)
-        feedback.pushInfo(self.tr(f"ONNX model (for onnxruntime) written to {path}."))
+        feedback.pushInfo(self.tr("ONNX model (for onnxruntime) written to {}.").format(path))
         return path
 
     def _options(self, parameters: dict, context: Any) -> Any:

@@ -299,11 +299,16 @@ def test_area_reads_and_computes_only_the_tiles_it_touches(provider, tmp_path, m
     feature.setGeometry(polygon)
     area.dataProvider().addFeatures([feature])
 
+    # torch for Mask R-CNN: its ONNX export fails on a tile without any proposal (onnxruntime Reshape of an
+    # empty RoI batch), which a tile mostly outside AREA is; reported, not AREA's to fix.
+    backend = {"BACKEND": "torch"} if algorithm.endswith("maskrcnn") else {}
+
     def run(extra: dict, name: str) -> tuple[int, QgsVectorLayer]:
         reads.clear()
         output = tmp_path / f"{name}.gpkg"
         processing.run(f"building_extractor:{algorithm}", {"INPUT": str(SAMPLE), "TILE_SIZE": 128, "OVERLAP": 16,
-                                                           "DEVICE": "cpu", "OUTPUT": str(output), **extra})
+                                                           "DEVICE": "cpu", "OUTPUT": str(output), **backend,
+                                                           **extra})
         return len(reads), QgsVectorLayer(str(output), name, "ogr")
 
     whole_tiles, whole = run({}, "whole")
