@@ -132,6 +132,22 @@
       <translation>Les bâtiments accolés sont séparés là où une tache contient plusieurs cœurs au-dessus de cette probabilité. Par défaut celui du modèle ; 0 ne sépare jamais.</translation>
     </message>
     <message>
+      <source>Height model</source>
+      <translation>Modèle de hauteur</translation>
+    </message>
+    <message>
+      <source>Models with a height input only: the nDSM (height above ground, metres), or the DSM when a DTM is given. Any CRS and resolution: it is aligned on the processing grid on the fly.</source>
+      <translation>Modèles avec une entrée de hauteur seulement : le MNS normalisé (hauteur au-dessus du sol, en mètres), ou le MNS quand un MNT est donné. Tout SCR et toute résolution : il est aligné à la volée sur la grille de traitement.</translation>
+    </message>
+    <message>
+      <source>Terrain model (DTM)</source>
+      <translation>Modèle de terrain (MNT)</translation>
+    </message>
+    <message>
+      <source>With Height model as a DSM: the heights are DSM - DTM.</source>
+      <translation>Avec un MNS comme modèle de hauteur : les hauteurs sont MNS - MNT.</translation>
+    </message>
+    <message>
       <source>Minimum area (m²)</source>
       <translation>Surface minimale (m²)</translation>
     </message>

@@ -386,8 +386,9 @@ class TrainModel(BaseAlgorithm):
         heights = [raster_file_path(layer) for layer in self.parameterAsLayerList(parameters, self.HEIGHT_RASTERS,
                                                                                   context)]
         if heights and len(heights) != len(sources):
-            raise QgsProcessingException(self.tr(f"HEIGHT_RASTERS has {len(heights)} raster(s) for {len(sources)} "
-                                                 "training raster(s): give one per training raster, same order."))
+            raise QgsProcessingException(self.tr("HEIGHT_RASTERS has {} raster(s) for {} training raster(s): give "
+                                                 "one per training raster, same order.").format(len(heights),
+                                                                                               len(sources)))
         for source, height in zip(sources, heights):
             source.extra_rasters = {"height": height}
         layer = self.parameterAsRasterLayer(parameters, self.VALIDATION_HEIGHT, context)
