@@ -437,7 +437,7 @@ def test_failing_temporary_polygonize_and_probability_export(tmp_path, model, mo
     with pytest.raises(OutputError, match="temporary polygons.*disk is full"):
         run(utm_roofs(tmp_path), model, workdir, gsd_m=0)
     options = ExtractionOptions(model, workdir=str(tmp_path / "missing-folder"))
-    with pytest.raises(OutputError, match="Cannot create a temporary folder.*No such file or directory"):
+    with pytest.raises(OutputError, match="Cannot create a temporary folder.*does not exist"):
         list(extract_buildings(str(utm_roofs(tmp_path)), options))
 
 
