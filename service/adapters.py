@@ -1,10 +1,14 @@
-"""How py-qgis-wps 1.10 describes and fills our algorithms' parameters, where its defaults do not fit.
+"""How py-qgis-wps 1.10 describes, fills and runs our algorithms, where its defaults do not fit.
 
 Installed by serve.py before the server starts (worker processes are forked from it, so they carry it):
 - static-string enums (DEVICE, REGULARIZE: QGIS >= 3.18) are described by their strings and passed as
   strings; py-qgis-wps 1.10 only knows index enums and refuses to load an algorithm that has one;
+- inputs with a default are optional, as in qgis_process;
 - a model file parameter (.safetensors) is a name chosen from the models folder, not an upload;
-- every layer input is checked by guard.py (data folder, URL schemes, pixel limit) before QGIS opens it.
+- every layer input is checked by guard.py (data folder, URL schemes) before QGIS opens it, each raster
+  against the pixel limit (inside EXTENT) before the algorithm runs;
+- optional outputs the job did not ask for are not expected; progress follows QGIS's progressChanged;
+  a failed job keeps the algorithm's message.
 The provider itself is unchanged: the same algorithms as in the Toolbox and qgis_process.
 """
 
@@ -13,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from guard import RefusedInput, check_raster_size, policy_from_config, resolve_reference
+from guard import RefusedInput, policy_from_config, resolve_reference
 from pyqgiswps.config import confservice
 from pyqgiswps.exceptions import ProcessException
 from pyqgiswps.executors import processingio, processingprocess
@@ -118,8 +122,6 @@ def _checked_layers(param: QgsProcessingParameterDefinition, references: list[st
     for reference in references:
         try:
             source = resolve_reference(reference, policy)
-            if isinstance(param, QgsProcessingParameterRasterLayer):
-                check_raster_size(source, policy)
         except RefusedInput as exc:
             raise ProcessException(f"{param.name()}: {exc}") from None
         sources.append(_url_layer_id(param, source, context) if source.startswith("/vsicurl/") else source)
@@ -134,7 +136,28 @@ def _run_algorithm(alg: Any, parameters: dict, *args: Any, _original=processingp
     for name in list(outputs):
         if isinstance(alg.parameterDefinition(name), QgsProcessingDestinationParameter) and name not in parameters:
             del outputs[name]
+    _check_pixels(alg, parameters, kwargs["context"])
     return _original(alg, parameters, *args, **kwargs)
+
+
+def _check_pixels(alg: Any, parameters: dict, context: Any) -> None:
+    """The pixel limit on each raster input, inside the algorithm's EXTENT as it reads it (any request: the
+    HTTP front checks OGC API requests before this; WPS 1.0.0 ones are checked here only)."""
+    max_pixels = policy_from_config(confservice["building_extractor"]).max_pixels
+    extent_name = next((p.name() for p in alg.parameterDefinitions() if p.type() == "extent"), None)
+    for param in alg.parameterDefinitions():
+        if not isinstance(param, QgsProcessingParameterRasterLayer) or param.name() not in parameters:
+            continue
+        layer = alg.parameterAsRasterLayer(parameters, param.name(), context)
+        if layer is None or layer.rasterUnitsPerPixelX() <= 0:
+            continue  # the algorithm's own checks say what is wrong
+        area = layer.extent()
+        if extent_name and parameters.get(extent_name) not in (None, ""):
+            area = area.intersect(alg.parameterAsExtent(parameters, extent_name, context, layer.crs()))
+        pixels = (area.width() / layer.rasterUnitsPerPixelX()) * (area.height() / layer.rasterUnitsPerPixelY())
+        if pixels > max_pixels:
+            raise ProcessException(f"{param.name()}: {pixels / 1e6:.1f} MP to read; this service takes at most "
+                                   f"{max_pixels / 1e6:.1f} MP per job. Crop or split it, or run it with qgis_process.")
 
 
 class ProgressFeedback(processingprocess.Feedback):

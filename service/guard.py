@@ -6,6 +6,7 @@ workers (adapters.py) check again whatever reaches them by the WPS 1.0.0 endpoin
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import uuid
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from osgeo import gdal
+from osgeo import gdal, osr
 
 UPLOAD_SUFFIX = ".tif"
 
@@ -76,8 +77,10 @@ def _path_in_roots(reference: str, policy: InputPolicy) -> Path:
     return candidate
 
 
-def check_raster_size(source: str, policy: InputPolicy) -> tuple[int, int]:
-    """Width and height of the raster; RefusedInput if GDAL cannot open it or it is over the pixel limit."""
+def check_raster_size(source: str, policy: InputPolicy, bbox: list[float] | None = None,
+                      bbox_crs: str | None = None) -> tuple[int, int]:
+    """Width and height of the raster, or of its part inside bbox (xmin, ymin, xmax, ymax in bbox_crs, default
+    CRS84); RefusedInput if GDAL cannot open it or that is over the pixel limit."""
     with _gdal_exceptions():
         try:
             dataset = gdal.Open(source)
@@ -85,11 +88,34 @@ def check_raster_size(source: str, policy: InputPolicy) -> tuple[int, int]:
             raise RefusedInput(f"The raster cannot be opened ({_short(exc)}): give a GeoTIFF or another "
                                "raster GDAL reads.") from None
     width, height = dataset.RasterXSize, dataset.RasterYSize
+    where = "The raster has"
+    if bbox is not None:
+        width, height = _window_size(dataset, bbox, bbox_crs)
+        where = "The raster's part inside EXTENT has"
     if width * height > policy.max_pixels:
-        raise RefusedInput(f"The raster has {width} x {height} = {width * height / 1e6:.1f} MP; this service "
+        raise RefusedInput(f"{where} {width} x {height} = {width * height / 1e6:.1f} MP; this service "
                            f"takes at most {policy.max_pixels / 1e6:.1f} MP per job. Crop or split it, or run "
                            "it with qgis_process.")
     return width, height
+
+
+def _window_size(dataset: gdal.Dataset, bbox: list[float], bbox_crs: str | None) -> tuple[int, int]:
+    """Pixels of a north-up raster inside bbox (the whole raster if rotated or the CRS is unknown)."""
+    transform, crs = dataset.GetGeoTransform(), dataset.GetSpatialRef()
+    if transform[2] or transform[4] or crs is None:
+        return dataset.RasterXSize, dataset.RasterYSize
+    source = osr.SpatialReference()
+    if source.SetFromUserInput(bbox_crs or "OGC:CRS84") != 0:  # osr's error code (its exceptions are off)
+        raise RefusedInput(f"EXTENT: unknown CRS '{bbox_crs}'; give e.g. http://www.opengis.net/def/crs/EPSG/0/4326.")
+    target = crs.Clone()
+    for srs in (source, target):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    xmin, ymin, xmax, ymax = osr.CoordinateTransformation(source, target).TransformBounds(*bbox[:4], 21)
+    columns = sorted([(xmin - transform[0]) / transform[1], (xmax - transform[0]) / transform[1]])
+    rows = sorted([(ymax - transform[3]) / transform[5], (ymin - transform[3]) / transform[5]])
+    width = min(dataset.RasterXSize, math.ceil(columns[1])) - max(0, math.floor(columns[0]))
+    height = min(dataset.RasterYSize, math.ceil(rows[1])) - max(0, math.floor(rows[0]))
+    return max(0, width), max(0, height)
 
 
 @contextmanager

@@ -42,12 +42,15 @@ class GuardedExecuteHandler(ExecuteHandler):
         inputs = document.get("inputs") if isinstance(document, dict) else None
         if isinstance(inputs, dict) and self.accesspolicy.allow(process_id):
             policy = policy_from_config(confservice["building_extractor"])
+            extent = next((inputs.get(d.identifier) for d in process.inputs if _processing_type(d) == "extent"), None)
             for description in process.inputs:
+                if description.identifier in inputs:
+                    _check_allowed(description, inputs[description.identifier])
                 if _processing_type(description) in LAYER_TYPES and description.identifier in inputs:
                     value = inputs[description.identifier]
                     is_raster = _processing_type(description) == "raster"
                     inputs[description.identifier] = await _checked_reference(
-                        description.identifier, value, is_raster, policy)
+                        description.identifier, value, is_raster, policy, extent)
             self.request.body = json_encode(document).encode()
         self._sanitize_prefer()
         return await super().post(process_id)
@@ -69,19 +72,38 @@ class GuardedExecuteHandler(ExecuteHandler):
         self.request.headers["Prefer"] = ", ".join(kept)
 
 
+def _check_allowed(description: Any, value: Any) -> None:
+    """A choice or number outside what the process description allows: 400 naming the input and the allowed
+    values (py-qgis-wps alone says "Input data not valid using mode '1'")."""
+    allowed = getattr(description, "allowed_values", None)
+    if allowed is None:
+        return
+    name = description.identifier
+    for item in value if isinstance(value, list) else [value]:
+        item = item.get("value") if isinstance(item, dict) else item
+        if allowed.is_range and isinstance(item, (int, float)) and not isinstance(item, bool):
+            low, high = allowed.minval, allowed.maxval
+            if (low is not None and item < low) or (high is not None and item > high):
+                raise InvalidParameterValue(f"{name}: {item} is outside {low} .. {high}.", locator=name)
+        elif not allowed.is_range and allowed.values and item not in allowed.values:
+            raise InvalidParameterValue(f"{name}: '{item}' is not one of: {', '.join(map(str, allowed.values))}.",
+                                        locator=name)
+
+
 def _processing_type(description: Any) -> str:
     return next((m.href for m in description.metadata if m.title == "processing:type"), "")
 
 
-async def _checked_reference(name: str, value: Any, is_raster: bool, policy: Any) -> str:
-    """The reference to pass on (an absolute path, or the URL as given); InvalidParameterValue (400) if refused."""
+async def _checked_reference(name: str, value: Any, is_raster: bool, policy: Any, extent: Any) -> str:
+    """The reference to pass on (an absolute path, or the URL as given); InvalidParameterValue (400) if refused.
+    A raster's pixels are counted inside the EXTENT input when there is one (an OGC bbox object)."""
     try:
-        return await asyncio.get_running_loop().run_in_executor(None, _check, value, is_raster, policy)
+        return await asyncio.get_running_loop().run_in_executor(None, _check, value, is_raster, policy, extent)
     except RefusedInput as exc:
         raise InvalidParameterValue(f"{name}: {exc}", locator=name) from None
 
 
-def _check(value: Any, is_raster: bool, policy: Any) -> str:
+def _check(value: Any, is_raster: bool, policy: Any, extent: Any = None) -> str:
     if isinstance(value, dict) and "value" in value and value.get("encoding") == "base64":
         if not is_raster:
             raise RefusedInput("only rasters may be uploaded; give a path inside the data folder or a URL.")
@@ -97,7 +119,10 @@ def _check(value: Any, is_raster: bool, policy: Any) -> str:
                            "({\"value\": BASE64, \"encoding\": \"base64\"}).")
     source = resolve_reference(reference, policy)
     if is_raster:
-        check_raster_size(source, policy)
+        bbox = extent.get("bbox") if isinstance(extent, dict) else None
+        if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4):
+            raise RefusedInput("EXTENT: give {\"bbox\": [xmin, ymin, xmax, ymax], \"crs\": ...}.")
+        check_raster_size(source, policy, bbox, extent.get("crs") if bbox is not None else None)
     return reference if source.startswith("/vsicurl/") else source
 
 

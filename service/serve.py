@@ -9,6 +9,7 @@ SIGINT / SIGTERM, then stops py-qgis-wps and Redis.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = ROOT / "service" / "building_extractor.cfg"
 REDIS_START_S = 20
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # SERVICE_* environment variable -> (section, option) of the configuration.
 ENVIRONMENT = {
@@ -88,10 +90,16 @@ def start_redis() -> subprocess.Popen | None:
     command = [server, "--port", port, "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", str(folder),
                "--pidfile", str(folder / "redis.pid"), "--appendonly", "yes", "--save", "", "--daemonize", "no",
                "--logfile", str(folder / "redis.log")]
-    # Its own session: a Ctrl-C in the terminal reaches the service, which then stops Redis last.
-    redis = subprocess.Popen(command, start_new_session=True)
+    # Its own session: a Ctrl-C in the terminal reaches the service, which then stops Redis last; and SIGTERM
+    # from the kernel should the service die without stopping it (py-qgis-wps aborts when a worker crashes).
+    redis = subprocess.Popen(command, start_new_session=True, preexec_fn=_terminate_with_parent)
     _wait_for_redis(redis, int(port))
     return redis
+
+
+def _terminate_with_parent() -> None:
+    """In the Redis child before exec: Linux sends it SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_for_redis(redis: subprocess.Popen, port: int) -> None:

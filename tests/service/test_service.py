@@ -213,6 +213,44 @@ def test_refused_references_get_a_400_exception_document(service, reference, say
     assert set(service.jobs_dir.iterdir()) == jobs_before  # no job was made
 
 
+@pytest.mark.parametrize(("inputs", "says"), [
+    ({"MODEL": "../models/default_unet"}, "MODEL: '../models/default_unet' is not one of: default_maskrcnn, "),
+    ({"MIN_AREA": -1}, "MIN_AREA: -1 is outside 0.0 .. "),
+])
+def test_a_value_outside_the_description_gets_a_400_naming_it(service, inputs, says):
+    response = execute(service, {"INPUT": "crop.tif", "OUTPUT": "buildings", **inputs})
+    assert response.status_code == 400 and says in response.json()["detail"], response.text
+
+
+def _crs84_bbox(xmin: float, ymin: float, xmax: float, ymax: float) -> list[float]:
+    """A box of oversize.tif's UTM 45N coordinates in CRS84 (longitude, latitude)."""
+    from osgeo import osr
+
+    utm, lonlat = osr.SpatialReference(), osr.SpatialReference()
+    utm.ImportFromEPSG(32645)
+    lonlat.ImportFromEPSG(4326)
+    for srs in (utm, lonlat):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return list(osr.CoordinateTransformation(utm, lonlat).TransformBounds(xmin, ymin, xmax, ymax, 21))
+
+
+def test_the_pixel_limit_counts_the_part_inside_extent_and_holds_over_wps(service):
+    corner = {"bbox": _crs84_bbox(500000, 2999900, 500100, 3000000)}  # about 667 x 667 px of 2000 x 2000
+    accepted = execute(service, {"INPUT": "oversize.tif", "EXTENT": corner, "OUTPUT": "buildings"})
+    assert accepted.status_code == 201, accepted.text
+    requests.delete(f"{service.url}/jobs/{accepted.headers['X-Job-Id']}", timeout=30)
+    whole = {"bbox": _crs84_bbox(499000, 2999000, 501000, 3001000)}
+    refused = execute(service, {"INPUT": "oversize.tif", "EXTENT": whole, "OUTPUT": "buildings"})
+    assert refused.status_code == 400 and "part inside EXTENT has 2000 x 2000" in refused.json()["detail"]
+
+    wps = requests.get(f"{service.url}/ows/", timeout=60, params={
+        "service": "WPS", "version": "1.0.0", "request": "Execute", "identifier": UNET,
+        "DataInputs": "INPUT=oversize.tif;OUTPUT=buildings", "storeExecuteResponse": "true", "status": "true"})
+    job_id = re.search(r"uuid=([0-9a-f-]+)", wps.text)[1]
+    status = wait_for(service, job_id)
+    assert status["status"] == "failed" and "4.0 MP to read; this service takes at most 1.2 MP" in status["message"]
+
+
 def test_no_server_file_is_served_by_encoded_dot_dot(service):
     for path in ("jobs/..%2F..%2F..%2F..%2F..%2F..%2Fetc/files/passwd", "jobs/..%2F..%2F..%2F..%2Fetc/logs",
                  "jobs/00000000-0000-0000-0000-000000000000/files/..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd"):
