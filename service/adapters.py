@@ -4,7 +4,7 @@ Installed by serve.py before the server starts (worker processes are forked from
 - static-string enums (DEVICE, REGULARIZE: QGIS >= 3.18) are described by their strings and passed as
   strings; py-qgis-wps 1.10 only knows index enums and refuses to load an algorithm that has one;
 - inputs with a default are optional, as in qgis_process;
-- a model file parameter (.safetensors) is a name chosen from the models folder, not an upload;
+- a model file parameter (.safetensors, .onnx) is a name chosen from the models folder, not an upload;
 - every layer input is checked by guard.py (data folder, URL schemes) before QGIS opens it, each raster
   against the pixel limit (inside EXTENT) before the algorithm runs;
 - optional outputs the job did not ask for are not expected; progress follows QGIS's progressChanged;
@@ -34,12 +34,20 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-MODEL_EXTENSION = "safetensors"
+MODEL_EXTENSIONS = ("safetensors", "onnx")  # a name with both files is the safetensors one
+
+
+def model_files(models_dir: Path) -> dict[str, Path]:
+    """The models clients may name: the model files of the models folder, by name without extension."""
+    files: dict[str, Path] = {}
+    for extension in MODEL_EXTENSIONS:
+        for path in sorted(models_dir.glob(f"*.{extension}")):
+            files.setdefault(path.stem, path)
+    return files
 
 
 def model_names(models_dir: Path) -> list[str]:
-    """The model names clients may pass: the .safetensors files of the models folder, without extension."""
-    return sorted(path.stem for path in models_dir.glob(f"*.{MODEL_EXTENSION}"))
+    return sorted(model_files(models_dir))
 
 
 def _models_dir() -> Path:
@@ -51,7 +59,11 @@ def _is_static_enum(param: QgsProcessingParameterDefinition) -> bool:
 
 
 def _is_model_file(param: QgsProcessingParameterDefinition) -> bool:
-    return param.type() == "file" and param.extension().lstrip(".") == MODEL_EXTENSION
+    """A model file parameter: its extension or file filter names a model format."""
+    if param.type() != "file":
+        return False
+    accepted = f"{param.extension()} {param.fileFilter()}".lower()
+    return any(extension in accepted for extension in MODEL_EXTENSIONS)
 
 
 def _describe(param: QgsProcessingParameterDefinition, alg: Any = None, context: Any = None,
@@ -97,9 +109,10 @@ def _to_processing(identifier: str, inp: Any, alg: Any, context: Any,
 
 
 def _model_path(name: str) -> str:
-    if name not in model_names(_models_dir()):  # also refuses paths: names only
-        raise ProcessException(f"MODEL: no model named '{name}'; available: {', '.join(model_names(_models_dir()))}")
-    return str(_models_dir() / f"{name}.{MODEL_EXTENSION}")
+    files = model_files(_models_dir())
+    if name not in files:  # also refuses paths: names only
+        raise ProcessException(f"MODEL: no model named '{name}'; available: {', '.join(sorted(files))}")
+    return str(files[name])
 
 
 def _url_layer_id(param: QgsProcessingParameterDefinition, source: str, context: Any) -> str:

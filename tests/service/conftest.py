@@ -122,8 +122,8 @@ def service(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture
 def short_timeout_service(service: Service, tmp_path: Path) -> Iterator[Service]:
-    """A second service on the same data whose jobs time out after 8 s (the sample takes longer here)."""
-    short = Service(tmp_path, data_dir=service.data_dir, timeout_s=8)
+    """A second service on the same data whose jobs time out after 2 s (the sample takes longer, even on ONNX)."""
+    short = Service(tmp_path, data_dir=service.data_dir, timeout_s=2)
     short.start()
     yield short
     short.stop()
