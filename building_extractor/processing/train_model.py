@@ -430,7 +430,14 @@ def parse_extra_inputs(text: str) -> list[dict[str, Any]]:
         if name in INDICES:
             inputs.append({"kind": "index", "name": name})
         elif name in RASTER_ROLES:
-            inputs.append({"kind": "raster", "name": name, "scale": float(scale or 30.0)})
+            try:
+                full_scale = float(scale or 30.0)
+            except ValueError:
+                full_scale = 0.0
+            if not full_scale > 0:
+                raise QgsProcessingException(f"EXTRA_INPUTS: {item!r}: give the metres of full scale as a number "
+                                             "above 0, e.g. height:30.")
+            inputs.append({"kind": "raster", "name": name, "scale": full_scale})
         else:
             raise QgsProcessingException(f"EXTRA_INPUTS: unknown input {name!r}; use {', '.join(INDICES)} or "
                                          f"{', '.join(RASTER_ROLES)}[:metres].")
