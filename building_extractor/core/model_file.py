@@ -116,10 +116,14 @@ class ModelConfig:
         config_from_description({"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **asdict(self)})
 
 
+def escaped(text: str) -> str:
+    """``text`` with control and other unprintable characters written as escapes (\\x1b, \\n, ...)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def printable(value: Any, limit: int = 60) -> str:
     """``value`` as text safe to show in a log line: control characters escaped, long texts shortened."""
-    text = value if isinstance(value, str) else repr(value)
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    text = escaped(value if isinstance(value, str) else repr(value))
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -237,6 +241,9 @@ def config_from_description(raw: Any) -> ModelConfig:
             "The model file's description has invalid values: " + "; ".join(problems) + ". The file is damaged "
             "or was edited by hand; use a model written by train_model, or correct these values."
         )
+    # Texts reach logs and reports: control characters (terminal escapes, NUL) are escaped once, here.
+    known = {k: escaped(v) if isinstance(v, str) else [escaped(x) for x in v] if k in ("bands", "classes") else v
+             for k, v in known.items()}
     return ModelConfig(**known)
 
 

@@ -14,7 +14,7 @@ import struct
 import pytest
 
 from building_extractor.core.errors import ModelFileError
-from building_extractor.core.model_file import CONFIG_KEY, ModelConfig, read_config, save_model_file
+from building_extractor.core.model_file import CONFIG_KEY, ModelConfig, escaped, read_config, save_model_file
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
@@ -77,7 +77,9 @@ def test_any_header_is_refused_clearly_or_runs(base_model, tmp_path, changes) ->
     hypothesis.event("runs")
     for field, value in changes.items():  # what was accepted is what the config holds
         if field in ModelConfig.__dataclass_fields__:
-            assert getattr(config, field) == value or (isinstance(value, float) and math.isnan(value))
+            held = escaped(value) if isinstance(value, str) else value  # texts come back with escapes
+            assert getattr(config, field) in (held, value) or (isinstance(value, float) and math.isnan(value)) \
+                or (isinstance(value, list) and field in ("bands", "classes"))
     assert all(math.isfinite(v) for v in (*config.mean, *config.std, config.gsd_m, config.input_scale))
     with torch.no_grad():
         output = model(torch.zeros(1, config.band_count, config.tile_size, config.tile_size))
@@ -104,3 +106,13 @@ def test_header_with_a_huge_decoder_is_refused_before_the_network_is_built(base_
         with pytest.raises(ModelFileError, match="do not fit the network its header describes"):
             models.load_model(str(path))
     assert built == ["meta"]  # only the shape-only build ran
+
+
+def test_control_characters_in_header_texts_are_escaped(base_model, tmp_path) -> None:
+    """Regression (issue 20.15): a model's name was echoed raw into the log (terminal escapes, NUL)."""
+    path = tmp_path / "m.safetensors"
+    write_with_header(base_model, path, {"name": "roofs\x1b[31m red\x00", "description": "a\nb",
+                                         "classes": ["building\x07"]})
+    config = read_config(path)
+    assert config.name == "roofs\\x1b[31m red\\x00" and config.description == "a\\nb"
+    assert config.classes == ["building\\x07"]
