@@ -131,11 +131,13 @@ class GeoPackageWriter:
         """Record partition ``index`` done and the journal's pending pieces (replacing the previous list)."""
         from osgeo import ogr
 
+        self.done.add(index)
+        if self.fingerprint is None:  # no journal: this run is not resumable
+            return
         done = self.dataset.GetLayerByName(DONE_TABLE)
         feature = ogr.Feature(done.GetLayerDefn())
         feature.SetField("partition", int(index))
         done.CreateFeature(feature)
-        self.done.add(index)
         table = self.dataset.GetLayerByName(PIECES_TABLE)
         self.dataset.ExecuteSQL(f"DELETE FROM {PIECES_TABLE}")
         for text in pieces_json:

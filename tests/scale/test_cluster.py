@@ -108,7 +108,7 @@ def test_a_killed_worker_is_replaced_and_the_result_is_the_same(dask_cluster, ea
     address, client = dask_cluster
     progress = KillOneWorker(client)
     output = str(tmp_path / "killed.gpkg")
-    extract(east_image, output, scheduler=address, progress=progress, **COARSE)
+    extract(east_image, output, scheduler=address, progress=progress, resume=False, **COARSE)  # no journal
     assert progress.killed is not None
     client.wait_for_workers(2, timeout=120)  # the nanny restarted it
     assert progress.killed not in client.run(os.getpid).values()
