@@ -339,7 +339,7 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         self.add(QgsProcessingParameterEnum(name, self.tr("Inference backend"), options=list(BACKENDS),
                                             defaultValue="auto", usesStaticStrings=True),
                  "auto: onnxruntime when it is installed and the model is ONNX (or has an ONNX twin beside it), "
-                 "else torch. onnxruntime is 2-3 times faster on CPU; torch also runs .safetensors files. The "
+                 "else torch. onnxruntime is several times faster on CPU; torch also runs .safetensors files. The "
                  "log says which backend and device ran, and why.", advanced=True)
 
     def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
