@@ -30,10 +30,11 @@ def free_port() -> int:
 class Service:
     """One service instance (start / stop / restart) with its folders, ports and log."""
 
-    def __init__(self, folder: Path, data_dir: Path | None = None, timeout_s: int = 600) -> None:
+    def __init__(self, folder: Path, data_dir: Path | None = None, timeout_s: int = 600,
+                 max_pixels: int = MAX_PIXELS) -> None:
         self.folder = folder
         self.data_dir = data_dir or folder / "data"
-        self.timeout_s = timeout_s
+        self.timeout_s, self.max_pixels = timeout_s, max_pixels
         self.jobs_dir = folder / "jobs"
         self.redis_dir = folder / "redis"
         self.port, self.redis_port = free_port(), free_port()
@@ -45,7 +46,7 @@ class Service:
         return {**os.environ, "SERVICE_PORT": str(self.port), "SERVICE_REDIS_PORT": str(self.redis_port),
                 "SERVICE_DATA_DIR": str(self.data_dir), "SERVICE_JOBS_DIR": str(self.jobs_dir),
                 "SERVICE_REDIS_DIR": str(self.redis_dir), "SERVICE_UPLOAD_DIR": str(self.folder / "uploads"),
-                "SERVICE_MAX_PIXELS": str(MAX_PIXELS), "SERVICE_CLEANUP_S": "2", "SERVICE_WORKERS": "2",
+                "SERVICE_MAX_PIXELS": str(self.max_pixels), "SERVICE_CLEANUP_S": "2", "SERVICE_WORKERS": "2",
                 "SERVICE_TIMEOUT_S": str(self.timeout_s), "BUILDING_EXTRACTOR_WORKERS": "1"}
 
     def start(self) -> None:
@@ -121,9 +122,13 @@ def service(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture
-def short_timeout_service(service: Service, tmp_path: Path) -> Iterator[Service]:
-    """A second service on the same data whose jobs time out after 2 s (the sample takes longer, even on ONNX)."""
-    short = Service(tmp_path, data_dir=service.data_dir, timeout_s=2)
+def short_timeout_service(service: Service, shared_data: Path, tmp_path: Path) -> Iterator[Service]:
+    """A second service whose jobs time out after 1 s; its data folder holds banepa/train.tif as large.tif
+    (12.6 MP: several seconds of work even on an idle machine)."""
+    short = Service(tmp_path, timeout_s=1, max_pixels=20_000_000)
+    short.data_dir.mkdir()
+    shutil.copy(shared_data / "banepa" / "train.tif", short.data_dir / "large.tif")
     short.start()
+    time.sleep(6)  # py-qgis-wps 1.10 aborts the service if a worker is killed within 5 s of its pool's start
     yield short
     short.stop()

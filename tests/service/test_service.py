@@ -188,7 +188,7 @@ def test_delete_cancels_a_running_job_and_leaves_nothing(service):
 
 def test_a_job_over_the_timeout_is_killed_and_serves_no_file(short_timeout_service):
     short = short_timeout_service
-    job_id = submit(short, {"INPUT": "sample.tif", "DEVICE": "cpu", "OUTPUT": "buildings"},
+    job_id = submit(short, {"INPUT": "large.tif", "DEVICE": "cpu", "OUTPUT": "buildings"},
                     prefer="respond-async, wait=3600")  # a client cannot raise the timeout
     status = wait_for(short, job_id)
     assert status["status"] == "failed" and "Timeout" in status["message"], status
