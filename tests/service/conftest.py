@@ -54,7 +54,8 @@ class Service:
 
         with open(self.log, "a") as log:
             self.process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "python"), "service/serve.py"], cwd=ROOT,
-                                            env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
+                                            env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)  # its group: all its workers, see stop()
         deadline = time.monotonic() + START_S
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"the service exited: {self.log.read_text()[-3000:]}"
@@ -68,7 +69,8 @@ class Service:
         pytest.fail(f"the service did not answer within {START_S} s: {self.log.read_text()[-3000:]}")
 
     def stop(self) -> int:
-        """SIGTERM, as Ctrl-C or systemd would; returns the exit code."""
+        """SIGTERM, as Ctrl-C or systemd would; returns the exit code. Whatever py-qgis-wps left of its process
+        group (its workers outlive it when it aborts) is killed after."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -77,6 +79,11 @@ class Service:
             self.process.kill()
             self.process.wait()
             raise
+        finally:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def redis_running(self) -> bool:
         with socket.socket() as sock:
