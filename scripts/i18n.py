@@ -1,10 +1,10 @@
 """Translations: collect the strings the algorithm dialogs show and keep building_extractor/i18n/*.ts up to date.
 
-The strings are read from the algorithms themselves (display names, groups, and, for the algorithms listed in
-``DIALOGS``, every parameter's label and help and every output's name), because many are passed through
-``self.tr`` at run time and pylupdate5 cannot see them. They are written under one context, ``BaseAlgorithm``,
-which ``BaseAlgorithm.tr`` consults after the algorithm's own class. Existing translations are kept; new
-strings come in unfinished. `make stage` compiles the .ts files to .qm with lrelease.
+The strings are read from the algorithms themselves (for every algorithm: display name, group, short help — the
+dialog's right-hand panel — every parameter's label, help and file filter, and every output's name), because many
+are passed through ``self.tr`` at run time and pylupdate5 cannot see them. They are written under one context,
+``BaseAlgorithm``, which ``BaseAlgorithm.tr`` consults after the algorithm's own class. Existing translations are
+kept; new strings come in unfinished. `make stage` compiles the .ts files to .qm with lrelease.
 
 Usage: .venv/bin/python scripts/i18n.py [--check]   (--check: exit 1 when a string lacks a translation)
 """
@@ -21,25 +21,23 @@ ROOT = Path(__file__).resolve().parents[1]
 I18N = ROOT / "building_extractor" / "i18n"
 CONTEXT = "BaseAlgorithm"
 LANGUAGES = ("fr",)
-# Algorithms whose whole dialog is translated; the others have their names translated.
-DIALOGS = ("extract_buildings_unet", "extract_buildings_maskrcnn", "diagnostics")
 
 
 def collect() -> list[str]:
     """The English strings to translate, in dialog order, without repeats."""
+    from building_extractor.processing.help_texts import HELP_TEXTS
     from building_extractor.processing.provider import ALGORITHMS
 
     found: list[str] = ["Building extractor"]
     for cls in ALGORITHMS:
         algorithm = cls()
         algorithm.initAlgorithm()
-        found += [cls.DISPLAY_NAME, cls.GROUP]
-        if cls.ALGORITHM_ID in DIALOGS:
-            for parameter in algorithm.parameterDefinitions():
-                found += [parameter.description(), parameter.help()]
-                if hasattr(parameter, "fileFilter"):
-                    found.append(parameter.fileFilter())
-            found += [output.description() for output in algorithm.outputDefinitions()]
+        found += [cls.DISPLAY_NAME, cls.GROUP, HELP_TEXTS[cls.ALGORITHM_ID]]
+        for parameter in algorithm.parameterDefinitions():
+            found += [parameter.description(), parameter.help()]
+            if hasattr(parameter, "fileFilter"):
+                found.append(parameter.fileFilter())
+        found += [output.description() for output in algorithm.outputDefinitions()]
     unique: list[str] = []
     for text in found:
         if text and text not in unique:
