@@ -68,6 +68,7 @@ def test_run_extracts_buildings_from_the_shipped_sample_as_json(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]  # also catches crashes at exit (rc 139)
     assert json.loads(proc.stdout)["results"]["OUTPUT"] == str(output)
     assert_logs_costs(json.loads(proc.stdout), "infer")
+    assert_no_gdal_errors(proc)
 
     from osgeo import ogr
 
@@ -85,6 +86,42 @@ def test_run_extracts_buildings_from_the_shipped_sample_as_json(tmp_path):
     info = " ".join(json.loads(proc.stdout)["log"]["info"])
     assert "worker processes." in info and "Worker processes failed" not in proc.stdout, info
     assert _read_layer(in_workers)[:2] == _read_layer(output)[:2]
+
+
+GDAL_ERROR = re.compile(r"ERROR \d+:")  # GDAL's own CPLError lines ("ERROR 5: ... Illegal band #")
+
+
+def assert_no_gdal_errors(proc: subprocess.CompletedProcess) -> None:
+    """A successful run prints none of GDAL's own error lines (issue 20, point 15)."""
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if GDAL_ERROR.search(line)]
+    assert lines == [], lines
+
+
+def test_run_on_a_masked_three_band_raster_prints_no_gdal_error_and_each_warning_once(shared_data, tmp_path):
+    """Kampala image_2: 3 bands with an internal (per-dataset) mask, in Web Mercator. A rotated copy brings a
+    warning from the core (warped north-up), which is shown once: as a warning, not as an error that
+    qgis_process also echoes from QGIS's message log."""
+    from osgeo import gdal
+
+    source = shared_data / "kampala" / "image_2.tif"
+    proc = qgis_process("run", "building_extractor:extract_buildings_unet", f"--INPUT={source}",
+                        f"--OUTPUT={tmp_path / 'plain.gpkg'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_no_gdal_errors(proc)
+
+    rotated = tmp_path / "rotated.tif"
+    gdal.Translate(str(rotated), str(source))  # keeps the internal mask
+    dataset = gdal.Open(str(rotated), gdal.GA_Update)
+    t = list(dataset.GetGeoTransform())
+    dataset.SetGeoTransform([t[0], t[1], t[1] * 0.1, t[3], t[1] * 0.1, t[5]])
+    dataset = None
+    proc = qgis_process("run", "building_extractor:extract_buildings_unet", f"--INPUT={rotated}",
+                        f"--OUTPUT={tmp_path / 'rotated.gpkg'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_no_gdal_errors(proc)
+    output = proc.stdout + proc.stderr
+    assert output.count("not north-up") == 1, output[-3000:]
+    assert "WARNING:\tThe raster's geotransform is rotated" in output, output[-3000:]
 
 
 def assert_logs_costs(answer: dict, model_stage: str) -> None:

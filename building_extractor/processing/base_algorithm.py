@@ -68,7 +68,7 @@ class FeedbackProgress:
         self.feedback.pushInfo(message)
 
     def warning(self, message: str) -> None:
-        self.feedback.reportError(message, fatalError=False)
+        self.feedback.pushWarning(message)
 
     def is_canceled(self) -> bool:
         return self.feedback.isCanceled()

@@ -365,7 +365,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         if problem:
             raise QgsProcessingException(self.tr(problem))
         if destination_warning(output_path):
-            feedback.reportError(self.tr(destination_warning(output_path)), fatalError=False)
+            feedback.pushWarning(self.tr(destination_warning(output_path)))
         progress = FeedbackProgress(feedback, steps=len(self.STAGES))
         run = ExtractionRun(None)
         buildings, results = self._buildings(parameters, context, raster_path, progress, run)
@@ -393,10 +393,9 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                 raise QgsProcessingException(str(exc)) from exc
             raise
         if run.building_count == 0:
-            feedback.reportError(self.tr("No buildings were found; the output layer is empty. Check the raster shows "
+            feedback.pushWarning(self.tr("No buildings were found; the output layer is empty. Check the raster shows "
                                          "buildings at a resolution near the model's "
-                                         f"({run.config.gsd_m} m) and try a lower {self.THRESHOLD_NAME}."),
-                                 fatalError=False)
+                                         f"({run.config.gsd_m} m) and try a lower {self.THRESHOLD_NAME}."))
         if "postprocess_write" in run.timings:
             run.timings["postprocess"] = run.timings.pop("postprocess_write") - writing
             run.timings["write"] = writing

@@ -401,7 +401,7 @@ class ProviderReader:
         self.failed_windows.append(where)
         self.warnings.append(message)
         if self.feedback is not None:
-            self.feedback.reportError(message, fatalError=False)
+            self.feedback.pushWarning(message)
         self.failed_pixels += int(np.count_nonzero(~valid))
         share = self.failed_pixels / (self.grid.width * self.grid.height)
         if share > MAX_FAILED_FRACTION:

@@ -111,8 +111,8 @@ class RegularizeBuildings(BaseAlgorithm):
         written = kept = 0
         for feature, result in zip(features, results):
             if result is None:
-                feedback.reportError(self.tr("Feature {} has no area left (empty or covered by a neighbour); "
-                                             "skipped.").format(feature.id()), fatalError=False)
+                feedback.pushWarning(self.tr("Feature {} has no area left (empty or covered by a neighbour); "
+                                             "skipped.").format(feature.id()))
                 continue
             geometry = from_shapely(result.geometry)
             geometry.transform(to_layer)

@@ -291,9 +291,9 @@ class TrainModel(BaseAlgorithm):
         from ..core.onnx_model import export_model_file
 
         if missing_packages({"onnx": "onnx"}):
-            feedback.reportError(self.tr("The ONNX copy of the model was not written: the onnx package is missing "
+            feedback.pushWarning(self.tr("The ONNX copy of the model was not written: the onnx package is missing "
                                          "(python3 -m pip install onnx). The .safetensors model works with "
-                                         "BACKEND=torch; export it later with export_model."), fatalError=False)
+                                         "BACKEND=torch; export it later with export_model."))
             return None
         path = run_core(export_model_file, model_path)
         feedback.pushInfo(self.tr("ONNX model (for onnxruntime) written to {}.").format(path))

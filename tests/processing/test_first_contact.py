@@ -36,6 +36,9 @@ def run_and_load(algorithm_id: str, parameters: dict, temporary: tuple[str, ...]
         def reportError(self, error, fatalError=False):  # noqa: N802, N803 - QGIS API names
             errors.append(error)
 
+        def pushWarning(self, warning):  # noqa: N802 - QGIS API name
+            errors.append(warning)
+
     project = QgsProject.instance()
     project.removeAllMapLayers()
     context, feedback = QgsProcessingContext(), Feedback()

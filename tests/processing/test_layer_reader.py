@@ -41,6 +41,10 @@ class RecordingFeedback(QgsProcessingFeedback):
         self.errors.append(error)
         super().reportError(error, fatalError)
 
+    def pushWarning(self, warning: str) -> None:  # noqa: N802 - QGIS API name
+        self.errors.append(warning)
+        super().pushWarning(warning)
+
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():

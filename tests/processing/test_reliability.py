@@ -41,6 +41,10 @@ class Recorder(QgsProcessingFeedback):
         self.warnings.append(error)
         super().reportError(error, fatalError)
 
+    def pushWarning(self, warning: str) -> None:  # noqa: N802 - QGIS API name
+        self.warnings.append(warning)
+        super().pushWarning(warning)
+
 
 @pytest.fixture
 def loads(monkeypatch) -> list[str]:
