@@ -124,6 +124,21 @@ def test_run_on_a_masked_three_band_raster_prints_no_gdal_error_and_each_warning
     assert "WARNING:\tThe raster's geotransform is rotated" in output, output[-3000:]
 
 
+def test_a_torch_run_leaves_tmpdir_as_it_found_it(tmp_path, monkeypatch):
+    """Importing torch._dynamo (smp and timm do) creates an empty torchinductor_<user> folder in TMPDIR; the run
+    removes it (issue 20, point 15)."""
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)  # torch's default: a folder in TMPDIR
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    sample = ROOT / "data" / "sample" / "banepa_sample.tif"
+    proc = qgis_process("run", "building_extractor:extract_buildings_unet", f"--INPUT={sample}",
+                        f"--OUTPUT={tmp_path / 'buildings.gpkg'}", "--BACKEND=torch",
+                        env={"TMPDIR": str(tmpdir)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on torch on cpu" in proc.stdout, proc.stdout[-3000:]
+    assert sorted(p.name for p in tmpdir.iterdir()) == []
+
+
 def assert_logs_costs(answer: dict, model_stage: str) -> None:
     """The log lines bench/run.py reads: what the tiles cost, and stage times with post-processing and writing
     apart (the sample is 458 × 455 px: one fitted tile)."""

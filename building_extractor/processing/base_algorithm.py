@@ -36,6 +36,7 @@ from ..core.dependencies import INSTALLER_ALGORITHM, install_hint, missing_for
 from ..core.devices import available_devices
 from ..core.errors import BuildingExtractorError
 from ..core.model_file import printable
+from ..core.torch_cache import leaves_tempdir_clean
 from .help_texts import HELP_TEXTS
 from .outputs import collision, file_key, publish_staged
 from .settings import apply_worker_setting, default_device
@@ -121,6 +122,17 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
     DISPLAY_NAME = ""
     GROUP_ID = ""
     GROUP = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every run leaves TMPDIR as it found it (no empty torchinductor folder: ``core.torch_cache``)."""
+        super().__init_subclass__(**kwargs)
+        process = cls.__dict__.get("processAlgorithm")
+        if process is not None:
+            @functools.wraps(process)
+            def wrapper(self: BaseAlgorithm, parameters: dict, context: Any, feedback: Any) -> dict:
+                with leaves_tempdir_clean():
+                    return process(self, parameters, context, feedback)
+            cls.processAlgorithm = wrapper
 
     def tr(self, text: str) -> str:
         """Translated by the algorithm's own class, its bases, then the shared BaseAlgorithm context
