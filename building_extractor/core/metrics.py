@@ -122,6 +122,28 @@ def metric_crs_for(crs_wkt: str, bounds: tuple[float, float, float, float]) -> s
     return utm_crs_for((lon0 + lon1) / 2, (lat0 + lat1) / 2).to_wkt()
 
 
+def check_degrees(polygons: PolygonSet, role: str) -> None:
+    """Refuse a layer whose CRS is geographic but whose coordinates lie beyond ±180° / ±90°: projected
+    coordinates (metres) read as degrees, typically a GeoJSON without a "crs" member (RFC 7946 reads it as WGS 84)."""
+    if not polygons.geometries or not _crs(polygons.crs_wkt).is_geographic:
+        return
+    boxes = np.array([g.bounds for g in polygons.geometries if not g.is_empty], float)
+    if boxes.size == 0:
+        return
+    xmin, ymin = boxes[:, 0].min(), boxes[:, 1].min()
+    xmax, ymax = boxes[:, 2].max(), boxes[:, 3].max()
+    if -180.5 <= xmin and xmax <= 360.5 and -90.5 <= ymin and ymax <= 90.5:
+        return
+    layer = f"The {role} layer" if polygons.name == role else f"The {role} layer '{polygons.name}'"
+    raise BuildingExtractorError(
+        f"{layer} is in a geographic CRS ({_crs_name(polygons.crs_wkt)}), but its "
+        f"coordinates span x {xmin:.6g} to {xmax:.6g}, y {ymin:.6g} to {ymax:.6g}, beyond ±180° / ±90°: they are "
+        "projected coordinates (e.g. metres) read as degrees. A GeoJSON file without a \"crs\" member is read as "
+        "WGS 84 longitude/latitude. Give the layer its real CRS (Layer Properties ▸ Source ▸ Assign CRS, or "
+        "Export ▸ Save Features As a GeoPackage in that CRS, or a GeoJSON in WGS 84) and run again."
+    )
+
+
 def reproject(geometries: Sequence[Any], src_crs_wkt: str, dst_crs_wkt: str) -> list[Any]:
     """Shapely geometries reprojected from one CRS to another (unchanged when the CRSs are equal)."""
     from rasterio.warp import transform_geom
@@ -339,6 +361,10 @@ def evaluate(predicted: PolygonSet, reference: PolygonSet, area: PolygonSet | No
     progress = _Recorder(progress or SilentProgress())
     thresholds = parse_thresholds(iou_thresholds)
     predicted, reference = clean_polygons(predicted, progress), clean_polygons(reference, progress)
+    check_degrees(predicted, "predicted")
+    check_degrees(reference, "reference")
+    if area is not None:
+        check_degrees(area, "area")
     if not reference.geometries:
         raise BuildingExtractorError("The reference layer has no building polygons. Give a reference layer with "
                                      "footprints of the area the prediction covers.")

@@ -121,3 +121,29 @@ def test_bad_inputs_raise_processing_exceptions(provider):
     assert repaired["PIXEL_IOU"] == pytest.approx(0.5)
     empty_prediction = _run({"PREDICTED": empty, "REFERENCE": reference, "OUTPUT": "memory:"})
     assert empty_prediction["BUILDING_RECALL"] == 0.0 and empty_prediction["BUILDING_FN"] == 1
+
+
+def test_geojson_reference_with_projected_coordinates(provider, shared_data, tmp_path):
+    """Kampala's OSM footprints written as GeoJSON in UTM 36N: with a "crs" member QGIS reads them right and the
+    evaluation runs; without one (read as WGS 84) the run is refused with the cause and the fix, not a raw
+    reprojection error (issue 20, point 13)."""
+    from osgeo import gdal
+    from qgis.core import QgsProcessingException
+
+    source = str(shared_data / "kampala" / "buildings.geojson")
+    with_crs = tmp_path / "utm_with_crs.geojson"
+    gdal.VectorTranslate(str(with_crs), source, format="GeoJSON", dstSRS="EPSG:32636",
+                         layerCreationOptions=["RFC7946=NO"])
+    document = json.loads(with_crs.read_text())
+    assert "crs" in document
+    del document["crs"]
+    without_crs = tmp_path / "utm_without_crs.geojson"
+    without_crs.write_text(json.dumps(document))
+
+    result = _run({"PREDICTED": source, "REFERENCE": str(with_crs), "OUTPUT": "memory:"})
+    assert result["BUILDING_F1"] == pytest.approx(1.0)
+    for predicted, reference, role in ((source, str(without_crs), "reference"),
+                                       (str(without_crs), str(without_crs), "predicted")):
+        with pytest.raises(QgsProcessingException, match=rf"The {role} layer .*geographic CRS \(EPSG:4326\).*"
+                                                         r"beyond ±180° / ±90°.*\"crs\" member.*Assign CRS"):
+            _run({"PREDICTED": predicted, "REFERENCE": reference, "OUTPUT": "memory:"})
