@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -12,6 +13,19 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _free_gdal_objects_before_qgis_exits(qgis_app):
+    """Collect GDAL objects still held in reference cycles while GDAL is alive.
+
+    pytest-qgis ends the session with ``exitQgis()``, which destroys GDAL's driver manager; a dataset that a test
+    left in a cycle (say, a lambda that wraps an object's bound method) was then freed by the next garbage
+    collection, in pytest's terminal summary, and crashed the interpreter: exit 139 after every test passed.
+    Depending on ``qgis_app`` makes this teardown run before its ``exitQgis()``.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
