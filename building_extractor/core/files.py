@@ -37,7 +37,7 @@ def temporary_root(folder: str | None = None) -> str:
 
     root = folder or os.environ.get("TMPDIR") or tempfile.gettempdir()
     problem = ("is not an absolute path" if not os.path.isabs(root) else "does not exist"
-               if not os.path.isdir(root) else "" if _writable(root) else "is not writable")
+               if not os.path.isdir(root) else "" if can_create_files_in(root) else "is not writable")
     if problem:
         raise OutputError(
             f"Cannot create a temporary folder in {root}: it {problem}. Choose a writable temporary folder with "
@@ -47,8 +47,9 @@ def temporary_root(folder: str | None = None) -> str:
     return root
 
 
-def _writable(folder: str) -> bool:
-    """Try it: permission bits do not tell for root, read-only mounts or special file systems."""
+def can_create_files_in(folder: str) -> bool:
+    """Whether a file can be created in ``folder``, found by trying: permission bits do not tell for root,
+    read-only mounts or special file systems."""
     try:
         with tempfile.TemporaryFile(dir=folder):
             return True

@@ -6,6 +6,8 @@ import os
 import re
 from typing import Any
 
+from ..core.files import can_create_files_in
+
 # Formats QGIS writes without geometries (attributes only): the buildings would be lost.
 NO_GEOMETRY_FORMATS = {".csv": "CSV", ".xlsx": "Excel (XLSX)", ".ods": "OpenDocument spreadsheet (ODS)",
                        ".dbf": "dBASE (DBF)"}
@@ -67,24 +69,13 @@ def destination_problem(destination: str | None, parameter: str, vector: bool = 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         return f"{parameter}: the folder {folder} does not exist. Create it or choose another output path."
-    if not _can_create_files_in(folder):
+    if not can_create_files_in(folder):
         return f"{parameter}: the folder {folder} is not writable. Choose a folder you can write to."
     if os.path.isdir(path):
         return f"{parameter}: {path} is a folder. Give a file name, e.g. {os.path.join(path, 'buildings.gpkg')}."
     if os.path.exists(path) and not os.access(path, os.W_OK):
         return f"{parameter}: {path} exists and is read-only. Choose another file name or make it writable."
     return None
-
-
-def _can_create_files_in(folder: str) -> bool:
-    """Try it: permission bits do not tell for root, read-only mounts or special file systems."""
-    import tempfile
-
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
 
 
 def destination_warning(destination: str | None) -> str | None:
