@@ -18,7 +18,7 @@ def main(raster: str, model_path: str) -> None:
     import torch
     from rasterio.features import shapes
 
-    from building_extractor.core.models import load_model
+    from building_extractor.core.models.builders import load_model
 
     started = time.perf_counter()
     config, model = load_model(model_path)

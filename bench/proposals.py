@@ -29,9 +29,9 @@ def kampala_f1(model_path: str, proposals: int) -> float:
     import rasterio
     from shapely import wkb
 
-    from building_extractor.core import pipeline
-    from building_extractor.core.instances import InstanceOptions, extract_instances
-    from building_extractor.core.metrics import PolygonSet, evaluate, read_polygon_set
+    from building_extractor.core.evaluate.metrics import PolygonSet, evaluate, read_polygon_set
+    from building_extractor.core.extract import pipeline
+    from building_extractor.core.extract.instances import InstanceOptions, extract_instances
 
     reference = read_polygon_set(str(KAMPALA / "buildings.geojson"), name="reference")
     tp = fp = fn = 0
@@ -56,8 +56,8 @@ def kampala_f1(model_path: str, proposals: int) -> float:
 def throughput(model_path: str, proposals: int, batch, repeats: int = 4) -> float:
     import torch
 
-    from building_extractor.core.instances import Detector
-    from building_extractor.core.models import load_model
+    from building_extractor.core.extract.instances import Detector
+    from building_extractor.core.models.builders import load_model
     from building_extractor.core.progress import SilentProgress
 
     config, model = load_model(model_path)
@@ -71,7 +71,7 @@ def throughput(model_path: str, proposals: int, batch, repeats: int = 4) -> floa
 
 
 def main() -> None:
-    from building_extractor.core.model_file import read_config
+    from building_extractor.core.models.model_file import read_config
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--counts", type=int, nargs="+", default=[1000, 500, 300, 150])

@@ -38,10 +38,10 @@ TIME = "/usr/bin/time"
 def real_batch(raster: Path, config: Any, batch: int) -> Any:
     """The first ``batch`` tiles of a real raster, normalised as the pipeline does (detections need real
     buildings: random noise would make the Mask R-CNN's heads idle)."""
-    from building_extractor.core.inference import TileReader
+    from building_extractor.core.extract.inference import TileReader
+    from building_extractor.core.extract.tiling import make_tiles
+    from building_extractor.core.io.raster_source import RasterSource
     from building_extractor.core.progress import SilentProgress
-    from building_extractor.core.raster_source import RasterSource
-    from building_extractor.core.tiling import make_tiles
 
     with RasterSource(str(raster), 0, None, config.band_count) as source:
         tiles = [t for row in make_tiles(source.grid.width, source.grid.height, config.tile_size, config.overlap)
@@ -56,7 +56,7 @@ def model_throughput(architecture: str, device: str, raster: Path, backends: lis
     batch by batch (this machine's speed drifts)."""
     import torch
 
-    from building_extractor.core.backends import open_model
+    from building_extractor.core.models.backends import open_model
 
     runners = {backend: open_model(str(MODELS[architecture]), architecture, backend, device)
                for backend in backends}

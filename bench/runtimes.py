@@ -47,8 +47,8 @@ def variants(workdir: Path, images: np.ndarray, openvino_path: str | None) -> di
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from building_extractor.core.models import load_model
-    from building_extractor.core.onnx_model import export_onnx
+    from building_extractor.core.models.builders import load_model
+    from building_extractor.core.models.onnx_model import export_onnx
 
     config, model = load_model(str(MODEL))
     fp32 = workdir / "fp32.onnx"
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--openvino-path")
     args = parser.parse_args()
-    from building_extractor.core.model_file import read_config
+    from building_extractor.core.models.model_file import read_config
 
     config = read_config(MODEL)
     WORK.mkdir(parents=True, exist_ok=True)

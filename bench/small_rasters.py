@@ -30,12 +30,12 @@ RASTERS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", default=str(ROOT), help="checkout whose building_extractor is timed")
-    # Not core.model_file.shipped_model_path: the --tree checkout's package must be the first one imported.
+    # Not core.models.model_file.shipped_model_path: the --tree checkout's package must be the first one imported.
     parser.add_argument("--model", default=str(ROOT / "building_extractor" / "models" / "default_unet.safetensors"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, args.tree)
-    from building_extractor.core.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+    from building_extractor.core.extract.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
 
     options = ExtractionOptions(args.model)
     sum(1 for _ in extract_buildings(str(RASTERS["Kampala image_2"]), options))  # load the model, warm up

@@ -20,8 +20,8 @@ from bench.run import MODEL, real_batch  # noqa: E402
 def main() -> None:
     import torch
 
-    from building_extractor.core.inference import Predictor
-    from building_extractor.core.models import load_model
+    from building_extractor.core.extract.inference import Predictor
+    from building_extractor.core.models.builders import load_model
     from building_extractor.core.progress import SilentProgress
 
     parser = argparse.ArgumentParser(description=__doc__)

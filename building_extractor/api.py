@@ -8,7 +8,7 @@
 
 The options are the Processing algorithms' (``extract_buildings_unet`` / ``extract_buildings_maskrcnn``) and the
 output layer is the one they write. For finer control use the core generators
-(:func:`building_extractor.core.pipeline.extract_buildings`, :func:`building_extractor.core.instances.
+(:func:`building_extractor.core.extract.pipeline.extract_buildings`, :func:`building_extractor.core.extract.instances.
 extract_instances`) and :func:`building_extractor.scale.cluster.iter_cluster_buildings`.
 """
 
@@ -50,18 +50,18 @@ def core_options(architecture: str, model: str | None = None, resolution: float 
                  simplify: float = 0.25, fill_holes: float = 4.0, regularize: str = "", tta: str = "none") -> Any:
     """The core options of one run (``ExtractionOptions`` or ``InstanceOptions``); ``model`` None: "" (the
     shipped default model, resolved where the extraction runs)."""
-    from .core.vectorize import PostProcessOptions
+    from .core.vector.vectorize import PostProcessOptions
 
     post = PostProcessOptions(min_area_m2=min_area, simplify_m=simplify, fill_holes_m2=fill_holes,
                               regularize="" if regularize in ("", "none", None) else regularize)
     reading = dict(model_path=model or "", gsd_m=resolution, bands=list(bands) if bands else None, device=device,
                    tile_size=tile_size, overlap=overlap, post=post, tta=tta)
     if architecture == "maskrcnn":
-        from .core.instances import InstanceOptions
+        from .core.extract.instances import InstanceOptions
 
         return InstanceOptions(**reading, batch_size=batch_size or 2, score_threshold=score_threshold,
                                mask_threshold=mask_threshold, nms_iou=nms_iou)
-    from .core.pipeline import ExtractionOptions
+    from .core.extract.pipeline import ExtractionOptions
 
     return ExtractionOptions(**reading, batch_size=batch_size or 1, threshold=threshold,
                              seed_threshold=split_threshold)
@@ -69,7 +69,7 @@ def core_options(architecture: str, model: str | None = None, resolution: float 
 
 def model_architecture(model: str | None, architecture: str | None) -> str:
     """The architecture of ``model`` (read from its header), or ``architecture`` (default U-Net) without one."""
-    from .core.model_file import read_config
+    from .core.models.model_file import read_config
 
     if model:
         found = read_config(model).architecture
@@ -138,10 +138,10 @@ def check_output(output: str, inputs: str | Sequence[str], overwrite: bool, prob
 
 def record_type(architecture: str) -> type:
     if architecture == "maskrcnn":
-        from .core.instances import Instance
+        from .core.extract.instances import Instance
 
         return Instance
-    from .core.vectorize import Building
+    from .core.vector.vectorize import Building
 
     return Building
 
@@ -151,7 +151,7 @@ def _extract_here(dataset: str, output: str, architecture: str, options: Any, pr
     """The in-process run (the Processing algorithm's core call), written in transactions of 1,000 buildings."""
     from dataclasses import replace
 
-    from .core.model_file import shipped_model_path
+    from .core.models.model_file import shipped_model_path
     from .scale.gpkg import GeoPackageWriter
     from .scale.inputs import gdal_path
 
@@ -159,11 +159,11 @@ def _extract_here(dataset: str, output: str, architecture: str, options: Any, pr
     options = replace(options, model_path=options.model_path or shipped_model_path(
         f"default_{architecture}.safetensors"))
     if architecture == "maskrcnn":
-        from .core.instances import extract_instances
+        from .core.extract.instances import extract_instances
 
         buildings = extract_instances(path, options, progress)
     else:
-        from .core.pipeline import extract_buildings
+        from .core.extract.pipeline import extract_buildings
 
         buildings = extract_buildings(path, replace(options, probability_path=probability), progress)
     writer = GeoPackageWriter(output, _source_crs_wkt(path), record_type(architecture))

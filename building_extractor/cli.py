@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from .core.errors import BuildingExtractorError
-from .core.regularize import MODES
-from .core.tta import TTA_MODES
+from .core.extract.tta import TTA_MODES
+from .core.vector.regularize import MODES
 from .scale.partitions import DEFAULT_PARTITION_SIZE
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.model_file import average_model_files  # noqa: E402
+from building_extractor.core.models.model_file import average_model_files  # noqa: E402
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.choices import ARCHITECTURES, ENCODERS, SEGMENTATION  # noqa: E402
-from building_extractor.core.training import UNET_LOSSES, TrainingOptions, make_trainer  # noqa: E402
+from building_extractor.core.models.choices import ARCHITECTURES, ENCODERS, SEGMENTATION  # noqa: E402
+from building_extractor.core.train.training import UNET_LOSSES, TrainingOptions, make_trainer  # noqa: E402
 from scripts.training_data import ALL, DATA, DRONE, EVALUATION_IMAGES, HELD_OUT_CITIES, sources  # noqa: E402
 
 SEGMENTATION_NETWORKS = [name for name, a in ARCHITECTURES.items() if a.task == SEGMENTATION]
@@ -94,8 +94,8 @@ def score(model: Path, city: str, folder: Path) -> dict:
     from osgeo import gdal
     from shapely import wkb
 
-    from building_extractor.core.metrics import PolygonSet, evaluate, read_polygon_set
-    from building_extractor.core.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+    from building_extractor.core.evaluate.metrics import PolygonSet, evaluate, read_polygon_set
+    from building_extractor.core.extract.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
     from building_extractor.core.progress import SilentProgress
 
     totals = {"tp_px": 0, "fp_px": 0, "fn_px": 0, "tp": 0, "fp": 0, "fn": 0}
@@ -130,7 +130,7 @@ def speed(model: Path, folder: Path, repeats: int = 5) -> dict:
     try:
         import onnxruntime
 
-        from building_extractor.core.onnx_model import export_model_file
+        from building_extractor.core.models.onnx_model import export_model_file
     except ImportError:
         onnxruntime = None
     if onnxruntime is not None:
@@ -144,7 +144,7 @@ def speed(model: Path, folder: Path, repeats: int = 5) -> dict:
     else:
         import torch
 
-        from building_extractor.core.models import load_model
+        from building_extractor.core.models.builders import load_model
 
         torch.set_num_threads(1)
         _, network = load_model(str(model))
@@ -186,7 +186,7 @@ def main() -> None:
                     continue
                 folder.mkdir(exist_ok=True)
                 model = train(run, args, seed, folder)
-                from building_extractor.core.model_file import read_config
+                from building_extractor.core.models.model_file import read_config
 
                 config = read_config(model)
                 result = {"run": folder.name, "architecture": run.split(":")[0], "loss": run.split(":")[1],

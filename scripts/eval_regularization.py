@@ -3,7 +3,7 @@
 Every reference footprint of ../shared/data is rasterized alone at 0.3 m in a local UTM CRS and polygonized
 again: a staircase blob like a segmentation model's output ("staircase"). A second variant adds smooth
 random noise (about 0.3 m) to the blob's signed distance before thresholding ("noisy"). Blobs are then
-regularized with building_extractor.core.regularize, and both blobs and regularized footprints are compared
+regularized with building_extractor.core.vector.regularize, and both blobs and regularized footprints are compared
 with the reference footprints:
 
 - mean IoU with the reference footprint,
@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.regularize import (
+from building_extractor.core.vector.regularize import (
     MODES,
     RegularizeOptions,
     iou,

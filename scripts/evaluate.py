@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from building_extractor.core.errors import BuildingExtractorError  # noqa: E402
-from building_extractor.core.metrics import (  # noqa: E402
+from building_extractor.core.evaluate.metrics import (  # noqa: E402
     DEFAULT_PIXEL_SIZE_M,
     evaluate,
     read_polygon_set,
@@ -84,7 +84,7 @@ def _raster_boxes(paths: list[str]):
     """The rasters' bounding boxes as an area PolygonSet (in the first raster's CRS)."""
     from shapely.geometry import box
 
-    from building_extractor.core.metrics import PolygonSet, reproject
+    from building_extractor.core.evaluate.metrics import PolygonSet, reproject
 
     extents = [raster_extent(p) for p in paths]
     crs = extents[0][1]

@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.choices import extract_algorithm  # noqa: E402
-from building_extractor.core.tta import TTA_MODES  # noqa: E402
+from building_extractor.core.extract.tta import TTA_MODES  # noqa: E402
+from building_extractor.core.models.choices import extract_algorithm  # noqa: E402
 
 
 def task_algorithm(architecture: str) -> str:

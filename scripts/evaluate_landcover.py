@@ -18,10 +18,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.landcover import evaluate_landcover, model_classes  # noqa: E402
-from building_extractor.core.landcover_metrics import landcover_scores  # noqa: E402
-from building_extractor.core.model_file import read_config  # noqa: E402
-from building_extractor.core.pipeline import ExtractionOptions, extract_buildings  # noqa: E402
+from building_extractor.core.evaluate.landcover_metrics import landcover_scores  # noqa: E402
+from building_extractor.core.extract.landcover import evaluate_landcover, model_classes  # noqa: E402
+from building_extractor.core.extract.pipeline import ExtractionOptions, extract_buildings  # noqa: E402
+from building_extractor.core.models.model_file import read_config  # noqa: E402
 from scripts.train_landcover import DEFAULT_OUTPUT, TEST_GROUPS, VALIDATION_GROUPS  # noqa: E402
 
 

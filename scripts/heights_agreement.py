@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.heights import STATISTICS, agreement, building_heights  # noqa: E402
+from building_extractor.core.vector.heights import STATISTICS, agreement, building_heights  # noqa: E402
 
 ALEXANDRIA = ROOT.parent / "shared" / "data" / "alexandria"
 BUFFERS = (0.0, 1.0)  # metres; 1 m is half a 2 m cell, enough to drop most wall pixels

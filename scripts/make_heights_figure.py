@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.heights import building_heights, cityjson_lod1
+from building_extractor.core.vector.heights import building_heights, cityjson_lod1
 
 warnings.filterwarnings("ignore", message="Valid PROJ data directory not found")
 KAMPALA = ROOT.parent / "shared" / "data" / "kampala"

@@ -21,9 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.instances import InstanceOptions, extract_instances  # noqa: E402
-from building_extractor.core.labels import read_polygons  # noqa: E402
-from building_extractor.core.pipeline import ExtractionOptions, extract_buildings  # noqa: E402
+from building_extractor.core.extract.instances import InstanceOptions, extract_instances  # noqa: E402
+from building_extractor.core.extract.pipeline import ExtractionOptions, extract_buildings  # noqa: E402
+from building_extractor.core.io.labels import read_polygons  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Valid PROJ data directory not found")
 MODELS = ROOT / "building_extractor" / "models"

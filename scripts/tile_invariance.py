@@ -1,6 +1,6 @@
 """How much the buildings depend on TILE_SIZE (issue 3's bar: mask IoU >= 0.97, counts within 3 %).
 
-Runs the U-Net pipeline twice per image (core.pipeline.tile_size_agreement: defaults but for the tile size) and
+Runs the U-Net pipeline twice per image (core.extract.pipeline.tile_size_agreement: defaults but for the tile size) and
 prints the IoU of the two stitched masks and the two building counts, per image of ../shared/data:
 
     .venv/bin/python scripts/tile_invariance.py [--model FILE] [--tiles 256 1024] [images ...]
@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.model_file import shipped_model_path  # noqa: E402
-from building_extractor.core.pipeline import ExtractionOptions, tile_size_agreement  # noqa: E402
+from building_extractor.core.extract.pipeline import ExtractionOptions, tile_size_agreement  # noqa: E402
+from building_extractor.core.models.model_file import shipped_model_path  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 IMAGES = ["kampala/image_1.tif", "kampala/image_2.tif", "zanzibar/image_1.tif", "zanzibar/image_2.tif",

@@ -4,7 +4,7 @@ Held-out city: Kampala is never seen in training; validation for early stopping 
 spatial blocks of the training cities. Resumable: rerun the same command after an interruption.
 `--places drone` (default) is the shipped models' recipe (Banepa, Zanzibar); `--places all` adds Banepa east,
 Rio (satellite) and Dubai (satellite, coarse), whose mask-derived footprints teach pixels only
-(scripts/training_data.py). `--architecture` takes any network of core.choices.ARCHITECTURES.
+(scripts/training_data.py). `--architecture` takes any network of core.models.choices.ARCHITECTURES.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.choices import ARCHITECTURES, ENCODERS  # noqa: E402
-from building_extractor.core.model_file import shipped_model_path, update_config  # noqa: E402
-from building_extractor.core.onnx_model import export_model_file  # noqa: E402
+from building_extractor.core.models.choices import ARCHITECTURES, ENCODERS  # noqa: E402
+from building_extractor.core.models.model_file import shipped_model_path, update_config  # noqa: E402
+from building_extractor.core.models.onnx_model import export_model_file  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
-from building_extractor.core.training import UNET_LOSSES, TrainingOptions, make_trainer  # noqa: E402
+from building_extractor.core.train.training import UNET_LOSSES, TrainingOptions, make_trainer  # noqa: E402
 from scripts.training_data import ALL, DRONE, attribution, sources  # noqa: E402
 
 DESCRIPTION = ("Default building model of building_extractor: U-Net with an ImageNet-initialised EfficientNet-Lite0 "

@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.model_file import update_config  # noqa: E402
+from building_extractor.core.models.model_file import update_config  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
-from building_extractor.core.training import TrainingOptions, TrainingSource, make_trainer  # noqa: E402
+from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer  # noqa: E402
 
 DUBAI_CLASSES = [
     {"name": "building", "value": 1, "color": "#3c1098"},

@@ -3,7 +3,7 @@
 Each place lists its rasters and footprints, its share of training chips and whether its footprints keep
 touching buildings apart. Rio's and Dubai's footprints were vectorized from masks (touching buildings merged;
 Dubai's blocks of villas drawn as one area, on a nominal 1 m grid), so they teach pixels only: no Mask R-CNN
-targets and no validation blocks come from them (core.training.TrainingSource.separate_buildings), and Dubai,
+targets and no validation blocks come from them (core.train.training.TrainingSource.separate_buildings), and Dubai,
 the coarsest, gets a small share. See each folder's SOURCE.md.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from building_extractor.core.training import TrainingSource  # noqa: E402
+from building_extractor.core.train.training import TrainingSource  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 

@@ -50,8 +50,8 @@ class BrightRoofNet:
 def use_bright_roof_model(monkeypatch: Any, tmp_path: Path, gsd_m: float = 0.3, tile: int = 64,
                           overlap: int = 16) -> str:
     """Patch the pipeline's model loader to return :class:`BrightRoofNet`; returns a fake model path."""
-    from building_extractor.core import pipeline
-    from building_extractor.core.model_file import ModelConfig
+    from building_extractor.core.extract import pipeline
+    from building_extractor.core.models.model_file import ModelConfig
 
     config = ModelConfig(gsd_m=gsd_m, tile_size=tile, overlap=overlap, threshold=0.75, name="bright-roof")
     monkeypatch.setattr(pipeline, "load_cached_model", lambda path, *_: (config, BrightRoofNet.build()))
@@ -59,7 +59,7 @@ def use_bright_roof_model(monkeypatch: Any, tmp_path: Path, gsd_m: float = 0.3, 
 
 
 def bright_roof_detections(images: Any, score_threshold: float, bleed: float = 0.0) -> list[dict[str, Any]]:
-    """A stand-in for :func:`building_extractor.core.maskrcnn.detect`: every 4-connected region of one bright
+    """A stand-in for :func:`building_extractor.core.models.maskrcnn.detect`: every 4-connected region of one bright
     grey level (160-199, 200-239, 240-255) is one building, so touching roofs of different brightness are two; regions
     under 40 px (resampling slivers along roof edges) are ignored; score 0.9. ``bleed`` > 0 stretches each mask
     over a box that many pixels larger on every side, as a real model's coarse masks spill onto neighbours."""
@@ -92,8 +92,8 @@ def use_bright_roof_detector(monkeypatch: Any, tmp_path: Path, gsd_m: float = 0.
     model path."""
     import torch
 
-    from building_extractor.core import instances, pipeline
-    from building_extractor.core.maskrcnn import maskrcnn_config
+    from building_extractor.core.extract import instances, pipeline
+    from building_extractor.core.models.maskrcnn import maskrcnn_config
 
     config = maskrcnn_config(gsd_m=gsd_m, tile_size=tile, overlap=overlap, name="bright-roof-detector")
     monkeypatch.setattr(pipeline, "load_cached_model", lambda path, architecture="unet": (config, torch.nn.Identity()))

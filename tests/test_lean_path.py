@@ -69,8 +69,8 @@ def test_maskrcnn_on_onnxruntime_finds_nothing_in_an_empty_tile_without_failing(
     onnxruntime's mask head used to fail there on the 0 rows."""
     import numpy as np
 
-    from building_extractor.core.backends import open_model
-    from building_extractor.core.model_file import default_model_path
+    from building_extractor.core.models.backends import open_model
+    from building_extractor.core.models.model_file import default_model_path
 
     runner = open_model(default_model_path("maskrcnn", "onnxruntime"), "maskrcnn", "onnxruntime", "cpu")
     found = runner(np.zeros((2, 3, 512, 512), np.float32))

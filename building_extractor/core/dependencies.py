@@ -23,7 +23,7 @@ ALL_PACKAGES = {**GEO_PACKAGES, **RUNTIME_PACKAGES}
 # Extraction reads, warps and vectorizes through GDAL's own bindings: no rasterio (issue 19, the lean path).
 # affine is pure Python (the installer adds it where QGIS lacks it).
 EXTRACTION_PACKAGES = {"osgeo": "GDAL", "shapely": "shapely", "scipy": "scipy", "affine": "affine"}
-# The model runtimes extraction runs on (core.backends): any one of them, complete, will do; the first is the
+# The model runtimes extraction runs on (core.models.backends): any one of them, complete, will do; the first is the
 # one asked for when none is there (the installer installs it).
 EXTRACTION_RUNTIMES = ({"onnxruntime": "onnxruntime"}, TORCH_PACKAGES)
 

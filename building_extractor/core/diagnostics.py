@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from .dependencies import ALGORITHM_PACKAGES, ALL_PACKAGES, EXTRACTION_PACKAGES, EXTRACTION_RUNTIMES, missing_for
-from .devices import available_devices, nvidia_driver_present, torch_cuda_version
-from .model_file import SHIPPED_MODELS_DIR, read_config
+from .models.devices import available_devices, nvidia_driver_present, torch_cuda_version
+from .models.model_file import SHIPPED_MODELS_DIR, read_config
 
 
 def package_version(pip_name: str) -> str | None:

@@ -31,12 +31,12 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.backends import BACKENDS
 from ..core.dependencies import INSTALLER_ALGORITHM, install_hint, missing_for
-from ..core.devices import available_devices
 from ..core.errors import BuildingExtractorError
-from ..core.model_file import printable
-from ..core.torch_cache import leaves_tempdir_clean
+from ..core.models.backends import BACKENDS
+from ..core.models.devices import available_devices
+from ..core.models.model_file import printable
+from ..core.models.torch_cache import leaves_tempdir_clean
 from .help_texts import HELP_TEXTS
 from .outputs import collision, file_key, publish_staged
 from .settings import apply_worker_setting, default_device
@@ -124,7 +124,7 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
     GROUP = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Every run leaves TMPDIR as it found it (no empty torchinductor folder: ``core.torch_cache``)."""
+        """Every run leaves TMPDIR as it found it (no empty torchinductor folder: ``core.models.torch_cache``)."""
         super().__init_subclass__(**kwargs)
         process = cls.__dict__.get("processAlgorithm")
         if process is not None:
@@ -314,7 +314,7 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
 
     # Shared parameter factories -------------------------------------------------------------
     def add_model_parameter(self, name: str, description: str, optional: bool = True, help_text: str = "") -> None:
-        """A model file: ONNX or safetensors (core.model_file reads both)."""
+        """A model file: ONNX or safetensors (core.models.model_file reads both)."""
         self.add(QgsProcessingParameterFile(
             name, self.tr(description), behavior=QgsProcessingParameterFile.File, optional=optional,
             fileFilter=self.tr("Model files (*.onnx *.safetensors);;ONNX (*.onnx);;safetensors (*.safetensors)")),
@@ -327,7 +327,7 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         self.add(batch, "Tiles per forward pass. More can be faster on a GPU and needs more memory.", advanced=True)
 
     def device_parameter(self, name: str) -> QgsProcessingParameterEnum:
-        """DEVICE as a static-string enum of the devices this machine has (core.devices.available_devices):
+        """DEVICE as a static-string enum of the devices this machine has (core.models.devices.available_devices):
         scripts pass auto / cpu / cuda / mps, not an index."""
         parameter = QgsProcessingParameterEnum(name, self.tr("Device"), options=available_devices(),
                                                defaultValue=default_device(), usesStaticStrings=True)
@@ -347,7 +347,7 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(parameter)
 
     def add_backend_parameter(self, name: str) -> None:
-        """BACKEND (advanced), a static-string enum of core.backends.BACKENDS."""
+        """BACKEND (advanced), a static-string enum of core.models.backends.BACKENDS."""
         self.add(QgsProcessingParameterEnum(name, self.tr("Inference backend"), options=list(BACKENDS),
                                             defaultValue="auto", usesStaticStrings=True),
                  "auto: onnxruntime when it is installed and the model is ONNX (or has an ONNX twin beside it), "

@@ -23,7 +23,7 @@ from qgis.core import (
 )
 
 from ..core.files import write_text_atomic
-from ..core.heights import STATISTICS, block_surfaces, building_heights, cityjson_lod1
+from ..core.vector.heights import STATISTICS, block_surfaces, building_heights, cityjson_lod1
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, discards_staged_outputs, run_core
 from .compat import FieldType
 from .outputs import style_blocks, style_heights

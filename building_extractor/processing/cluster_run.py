@@ -9,7 +9,7 @@ from typing import Any
 from qgis.core import QgsProcessingException
 
 from ..core.errors import BuildingExtractorError
-from ..core.model_file import read_config, shipped_model_path
+from ..core.models.model_file import read_config, shipped_model_path
 
 
 def cluster_buildings(raster: str, architecture: str, options: Any, scheduler: str, progress: Any, run: Any,

@@ -26,7 +26,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..core.metrics import (
+from ..core.evaluate.metrics import (
     DEFAULT_PIXEL_SIZE_M,
     EvaluationResult,
     PolygonSet,

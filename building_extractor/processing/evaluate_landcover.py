@@ -13,13 +13,13 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core.model_file import read_config
+from ..core.models.model_file import read_config
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, run_core
 from .extract_buildings_unet import raster_file_path
 
 
 class EvaluateLandcover(BaseAlgorithm):
-    """Maps the parameters onto core.landcover.evaluate_landcover and writes the JSON and HTML reports."""
+    """Maps the parameters onto core.extract.landcover.evaluate_landcover and writes the JSON and HTML reports."""
 
     ALGORITHM_ID = "evaluate_landcover"
     DISPLAY_NAME = "Evaluate land cover"
@@ -47,7 +47,7 @@ class EvaluateLandcover(BaseAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.MEAN_F1, self.tr("Mean F1")))
 
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
-        from ..core.landcover import evaluate_landcover, model_classes, raster_classes, write_landcover_report
+        from ..core.extract.landcover import evaluate_landcover, model_classes, raster_classes, write_landcover_report
 
         predicted = self._raster(parameters, self.PREDICTED, context)
         reference = self._raster(parameters, self.REFERENCE, context)

@@ -16,7 +16,7 @@ from .base_algorithm import BaseAlgorithm, run_core
 
 
 class ExportModel(BaseAlgorithm):
-    """Maps the parameters onto :func:`building_extractor.core.onnx_model.export_model_file`."""
+    """Maps the parameters onto :func:`building_extractor.core.models.onnx_model.export_model_file`."""
 
     ALGORITHM_ID = "export_model"
     DISPLAY_NAME = "Export model to ONNX"
@@ -35,8 +35,8 @@ class ExportModel(BaseAlgorithm):
 
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         self.checkDependencies()
-        from ..core.model_file import read_config
-        from ..core.onnx_model import export_model_file
+        from ..core.models.model_file import read_config
+        from ..core.models.onnx_model import export_model_file
 
         source = self.parameterAsFile(parameters, self.INPUT, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)

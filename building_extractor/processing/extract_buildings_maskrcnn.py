@@ -6,8 +6,8 @@ from typing import Any
 
 from qgis.core import QgsProcessingParameterNumber
 
-from ..core.instances import STAGES, InstanceOptions, extract_instances
-from ..core.vectorize import PostProcessOptions
+from ..core.extract.instances import STAGES, InstanceOptions, extract_instances
+from ..core.vector.vectorize import PostProcessOptions
 from .compat import FieldType
 from .extract_buildings_unet import ExtractBuildingsUnet
 from .outputs import style_by_confidence
@@ -17,7 +17,7 @@ FIELDS = (("id", FieldType.INT), ("confidence", FieldType.DOUBLE), ("mask_confid
 
 
 class ExtractBuildingsMaskRcnn(ExtractBuildingsUnet):
-    """Map parameters onto :func:`building_extractor.core.instances.extract_instances`.
+    """Map parameters onto :func:`building_extractor.core.extract.instances.extract_instances`.
 
     Reading, checks, output and cancel handling are the U-Net algorithm's; only the model-specific
     parameters and the core call differ.

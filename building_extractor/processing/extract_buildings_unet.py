@@ -34,15 +34,15 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..core.area import AreaSpec
-from ..core.choices import extract_algorithm, task_label, task_of
-from ..core.devices import device_problem
 from ..core.errors import BuildingExtractorError
-from ..core.model_file import default_model_path, read_config
-from ..core.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
-from ..core.regularize import MODES
-from ..core.tta import TTA_LABELS, TTA_MODES
-from ..core.vectorize import PostProcessOptions
+from ..core.extract.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
+from ..core.extract.tta import TTA_LABELS, TTA_MODES
+from ..core.io.area import AreaSpec
+from ..core.models.choices import extract_algorithm, task_label, task_of
+from ..core.models.devices import device_problem
+from ..core.models.model_file import default_model_path, read_config
+from ..core.vector.regularize import MODES
+from ..core.vector.vectorize import PostProcessOptions
 from .base_algorithm import (
     BaseAlgorithm,
     FeedbackProgress,
@@ -72,7 +72,7 @@ FIELDS = (("id", FieldType.INT), ("confidence", FieldType.DOUBLE), ("max_probabi
 
 
 class ExtractBuildingsUnet(BaseAlgorithm):
-    """Map parameters onto :func:`building_extractor.core.pipeline.extract_buildings` and back."""
+    """Map parameters onto :func:`building_extractor.core.extract.pipeline.extract_buildings` and back."""
 
     ALGORITHM_ID = "extract_buildings_unet"
     ARCHITECTURE = "unet"
@@ -387,7 +387,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             self.discard_staged()  # a staged output is removed; an existing file at OUTPUT stays as it was
             if sink_started and not stageable(static_destination(parameters.get(self.OUTPUT))):
                 discard_output(output_path)  # a layer written in place into an existing file
-            # The probability raster is written last and atomically (core.pipeline.export_probability): a failed
+            # The probability raster is written last and atomically (core.extract.pipeline.export_probability): a failed
             # run never leaves a partial one, and an older file of that name is left alone.
             if isinstance(exc, BuildingExtractorError):  # Cancelled included: the run fails, nothing is left
                 raise QgsProcessingException(str(exc)) from exc
@@ -411,7 +411,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         raster = getattr(self, "_landcover_path", None)
         if not raster:
             return {}
-        from ..core.landcover import model_classes
+        from ..core.extract.landcover import model_classes
 
         classes = model_classes(run.config)
         results, polygons_id = {}, None

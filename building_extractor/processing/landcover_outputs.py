@@ -46,7 +46,7 @@ def write_landcover_polygons(algorithm: Any, parameters: dict, context: Any, ras
                              feedback: Any) -> str:
     """Polygonize the class raster into OUTPUT_LANDCOVER_POLYGONS (simplified with SIMPLIFY, regions below
     MIN_AREA dropped); returns the sink's id."""
-    from ..core.landcover import landcover_polygons
+    from ..core.extract.landcover import landcover_polygons
 
     fields = QgsFields()
     for name, kind in POLYGON_FIELDS:

@@ -1,7 +1,7 @@
 """Read any QgsRasterLayer (XYZ, WMS/WMTS, WCS, ...) window by window through its QGIS data provider.
 
 :class:`LayerInput` is the pipeline's ``RasterInput`` for layers GDAL cannot open by path. Its reader
-(:class:`ProviderReader`) has the interface of :class:`~building_extractor.core.raster_source.RasterSource`:
+(:class:`ProviderReader`) has the interface of :class:`~building_extractor.core.io.raster_source.RasterSource`:
 the processing grid is metric (a UTM zone when the layer is geographic or Web Mercator) at the processing
 resolution, over the chosen extent. Pixels are requested from the provider in the layer's own CRS, one
 window of ``BLOCK_SIZE`` grid pixels at a time, at the coarsest native resolution of the provider (the zoom
@@ -42,7 +42,7 @@ from qgis.PyQt.QtNetwork import QNetworkReply, QNetworkRequest
 
 from ..core.errors import Cancelled, InputRasterError
 from ..core.gdal_scope import gdal_exceptions
-from ..core.raster_source import (
+from ..core.io.raster_source import (
     MAX_UPSAMPLING,
     ProcessingGrid,
     select_bands,

@@ -17,7 +17,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..core.regularize import MODES, RegularizeOptions, regularize_buildings
+from ..core.vector.regularize import MODES, RegularizeOptions, regularize_buildings
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, discards_staged_outputs, run_core
 from .compat import FieldType
 from .outputs import style_regularized

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ..core.devices import available_devices
+from ..core.models.devices import available_devices
 from ..core.workers import WORKERS_VARIABLE
 
 WORKERS = "BUILDING_EXTRACTOR_WORKERS"

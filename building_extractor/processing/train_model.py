@@ -24,8 +24,8 @@ from qgis.core import (
     QgsVectorFileWriter,
 )
 
-from ..core.choices import ARCHITECTURES, ENCODERS, INSTANCES
-from ..core.training import UNET_LOSSES
+from ..core.models.choices import ARCHITECTURES, ENCODERS, INSTANCES
+from ..core.train.training import UNET_LOSSES
 from .base_algorithm import BaseAlgorithm, FeedbackProgress, processing_temp_folder, run_core
 from .extract_buildings_unet import raster_file_path
 from .outputs import destination_problem
@@ -39,7 +39,7 @@ POLYGONS = [QgsProcessing.TypeVectorPolygon]
 
 
 class TrainModel(BaseAlgorithm):
-    """Maps the parameters onto core.training.Trainer and writes the model file and HTML report."""
+    """Maps the parameters onto core.train.training.Trainer and writes the model file and HTML report."""
 
     ALGORITHM_ID = "train_model"
     DISPLAY_NAME = "Train model"
@@ -222,9 +222,9 @@ class TrainModel(BaseAlgorithm):
 
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         self.checkDependencies()
-        from ..core.model_file import read_config
-        from ..core.training import make_trainer
-        from ..core.training_report import write_training_report
+        from ..core.models.model_file import read_config
+        from ..core.train.training import make_trainer
+        from ..core.train.training_report import write_training_report
 
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         if not output.lower().endswith(".safetensors"):
@@ -271,7 +271,7 @@ class TrainModel(BaseAlgorithm):
         return results
 
     def _landcover_results(self, config: Any, model_path: str, report: str, feedback: Any) -> dict:
-        from ..core.training_report import write_training_report
+        from ..core.train.training_report import write_training_report
 
         metrics = config.metrics
         results = {self.OUTPUT_MODEL: model_path, self.VAL_IOU: metrics.get("val_mean_iou"), self.VAL_F1: None,
@@ -288,7 +288,7 @@ class TrainModel(BaseAlgorithm):
     def _export_onnx(self, model_path: str, feedback: Any) -> str | None:
         """The ONNX twin of the trained model (onnxruntime runs it); None, with a warning, without onnx."""
         from ..core.dependencies import missing_packages
-        from ..core.onnx_model import export_model_file
+        from ..core.models.onnx_model import export_model_file
 
         if missing_packages({"onnx": "onnx"}):
             feedback.pushWarning(self.tr("The ONNX copy of the model was not written: the onnx package is missing "
@@ -300,7 +300,7 @@ class TrainModel(BaseAlgorithm):
         return path
 
     def _options(self, parameters: dict, context: Any) -> Any:
-        from ..core.training import TrainingOptions
+        from ..core.train.training import TrainingOptions
 
         chip = self.parameterAsInt(parameters, self.CHIP_SIZE, context)
         architecture = ARCHITECTURE_NAMES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)]
@@ -332,7 +332,7 @@ class TrainModel(BaseAlgorithm):
 
     def _sources(self, parameters: dict, context: Any, workdir: str) -> tuple[list[Any], list[Any]]:
         """TrainingSources of file paths; vector layers not backed by a plain file are saved to workdir."""
-        from ..core.training import TrainingSource
+        from ..core.train.training import TrainingSource
 
         rasters = self.parameterAsLayerList(parameters, self.INPUT, context)
         if not rasters:
@@ -358,7 +358,7 @@ class TrainModel(BaseAlgorithm):
     def _landcover_sources(self, parameters: dict, context: Any, workdir: str, rasters: list[Any],
                            area: str | None) -> tuple[list[Any], list[Any]]:
         """Training sources labelled by class rasters (paired in order) or by one polygon layer per class."""
-        from ..core.training import TrainingSource
+        from ..core.train.training import TrainingSource
 
         classes = parse_classes(self.parameterAsString(parameters, self.CLASSES, context))
         class_rasters = [raster_file_path(layer)
@@ -421,8 +421,8 @@ def parse_classes(text: str) -> list[dict[str, Any]]:
 
 
 def parse_extra_inputs(text: str) -> list[dict[str, Any]]:
-    """EXTRA_INPUTS text ("ndvi, height:30") as core.extra_inputs descriptions."""
-    from ..core.extra_inputs import INDICES, RASTER_ROLES
+    """EXTRA_INPUTS text ("ndvi, height:30") as core.io.extra_inputs descriptions."""
+    from ..core.io.extra_inputs import INDICES, RASTER_ROLES
 
     inputs = []
     for item in filter(None, (part.strip().lower() for part in (text or "").split(","))):

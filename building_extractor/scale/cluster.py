@@ -63,9 +63,9 @@ def require_dask() -> None:
 def plan(dataset: str, architecture: str, options: Any, cluster: ClusterOptions,
          probability_dir: str | None = None) -> PartitionJob:
     """The job for ``dataset`` (see :mod:`.inputs`): processing grid, partition layout and halo."""
-    from ..core.model_file import read_config, shipped_model_path
-    from ..core.pipeline import open_raster
-    from ..core.tiling import resolve_overlap
+    from ..core.extract.pipeline import open_raster
+    from ..core.extract.tiling import resolve_overlap
+    from ..core.models.model_file import read_config, shipped_model_path
     from .inputs import gdal_path
 
     config = read_config(options.model_path or shipped_model_path(f"default_{architecture}.safetensors"))
@@ -92,7 +92,7 @@ def plan(dataset: str, architecture: str, options: Any, cluster: ClusterOptions,
 def fingerprint(job: PartitionJob) -> str:
     """What a resumed run must share with the interrupted one: inputs (with their size and time), model, options,
     layout."""
-    from ..core.model_file import shipped_model_path
+    from ..core.models.model_file import shipped_model_path
 
     model = job.options.model_path or shipped_model_path(f"default_{job.architecture}.safetensors")
     files = [p for p in (job.dataset, model) if os.path.exists(p)]
@@ -220,7 +220,7 @@ def finish_probability(folder: str, destination: str) -> None:
 
     from osgeo import gdal
 
-    from ..core.pipeline import export_probability
+    from ..core.extract.pipeline import export_probability
 
     gdal.UseExceptions()
     parts = sorted(glob.glob(os.path.join(folder, "partition_*.tif")))

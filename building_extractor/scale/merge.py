@@ -2,7 +2,7 @@
 
 Pieces (see :mod:`.partitions`) wait until every partition that may report another version of them is done.
 Pieces of different partitions are one building when their shapes agree where both partitions looked (IoU in
-the part of the grid both windows cover, as tiles are matched in ``core.instances``), or when most of the
+the part of the grid both windows cover, as tiles are matched in ``core.extract.instances``), or when most of the
 smaller lies inside the other (one partition split touching buildings that the other kept as one). A group of
 such pieces is resolved once: if any partition saw the building whole, one partition's whole versions are kept
 (a partition whose core holds the centroid of its version, else the lowest-numbered one); else the fragments
@@ -28,7 +28,7 @@ class PieceMerger:
     """Holds pieces until their partitions are done; returns each building once (output CRS, core types)."""
 
     def __init__(self, grid_crs_wkt: str, output_crs_wkt: str) -> None:
-        from ..core.vectorize import output_transformer
+        from ..core.vector.vectorize import output_transformer
 
         self.pending: list[tuple[Piece, Any]] = []  # (piece, grid polygon)
         self.done: set[int] = set()
@@ -59,7 +59,7 @@ class PieceMerger:
 
     def _groups(self) -> list[list[int]]:
         """Connected groups of pending pieces that show the same building (union-find over an STRtree's pairs)."""
-        from ..core.spatial_index import SpatialIndex
+        from ..core.vector.spatial_index import SpatialIndex
 
         polygons = [polygon for _, polygon in self.pending]
         parent = list(range(len(polygons)))

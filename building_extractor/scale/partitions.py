@@ -112,7 +112,7 @@ class PartitionReader:
     def __init__(self, source: Any, window: tuple[int, int, int, int]) -> None:
         from affine import Affine
 
-        from ..core.raster_source import ProcessingGrid
+        from ..core.io.raster_source import ProcessingGrid
 
         self.source = source
         self.row0, self.col0, row1, col1 = window
@@ -142,7 +142,7 @@ class PartitionReader:
 
 @dataclass(frozen=True)
 class PartitionInput:
-    """A :class:`building_extractor.core.pipeline.RasterInput` of one window of a raster's processing grid."""
+    """A :class:`building_extractor.core.extract.pipeline.RasterInput` of one window of a raster's processing grid."""
 
     dataset: str  # a GDAL path (file, VRT, /vsicurl/...) or VRT XML (see .inputs)
     window: tuple[int, int, int, int]
@@ -150,7 +150,7 @@ class PartitionInput:
     native_if_unreferenced: bool
 
     def open(self, gsd_m: float | None, bands: list[int] | None, band_count: int, warnings: list[str]) -> Any:
-        from ..core.pipeline import open_raster
+        from ..core.extract.pipeline import open_raster
         from .inputs import gdal_path
 
         source = open_raster(gdal_path(self.dataset), gsd_m, bands, band_count, warnings,
@@ -202,7 +202,7 @@ def run_partition(job: PartitionJob, index: int) -> PartitionResult:
     """Extract the buildings of partition ``index`` and sort them into final ones and pieces (a Dask task)."""
     import time
 
-    from ..core.model_file import read_config, shipped_model_path
+    from ..core.models.model_file import read_config, shipped_model_path
     from ..core.workers import WORKERS_VARIABLE
 
     started = time.perf_counter()
@@ -249,10 +249,10 @@ def _extract(source: PartitionInput, options: Any, architecture: str) -> Any:
     from ..core.progress import SilentProgress
 
     if architecture == "maskrcnn":
-        from ..core.instances import extract_instances
+        from ..core.extract.instances import extract_instances
 
         return extract_instances(source, options, SilentProgress())
-    from ..core.pipeline import extract_buildings
+    from ..core.extract.pipeline import extract_buildings
 
     return extract_buildings(source, options, SilentProgress())
 
@@ -279,7 +279,7 @@ def sort_buildings(buildings: list[Any], partition: Partition, job: PartitionJob
     from shapely.affinity import affine_transform
     from shapely.geometry import box
 
-    from ..core.vectorize import output_transformer
+    from ..core.vector.vectorize import output_transformer
 
     layout = job.layout
     grid = Affine(*job.grid_transform)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from building_extractor.core.choices import ARCHITECTURES, ENCODERS, SEGMENTATION
-from building_extractor.core.model_file import ModelConfig, read_config
-from building_extractor.core.training import (
+from building_extractor.core.models.choices import ARCHITECTURES, ENCODERS, SEGMENTATION
+from building_extractor.core.models.model_file import ModelConfig, read_config
+from building_extractor.core.train.training import (
     IGNORE,
     UNET_LOSSES,
     TrainingOptions,
@@ -48,7 +48,7 @@ def probability_of(model_path: str, raster: str, tmp_path: Path) -> np.ndarray:
     """The building probability raster (0-255) the extraction pipeline writes for ``raster``."""
     import rasterio
 
-    from building_extractor.core.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+    from building_extractor.core.extract.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
     from building_extractor.core.progress import SilentProgress
 
     path = tmp_path / "probability.tif"
@@ -62,7 +62,7 @@ def probability_of(model_path: str, raster: str, tmp_path: Path) -> np.ndarray:
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", SEGMENTATION_NETWORKS)
 def test_each_segmentation_network_trains_saves_and_extracts(architecture, kampala, tmp_path) -> None:
-    from building_extractor.core.models import build_model, load_model
+    from building_extractor.core.models.builders import build_model, load_model
 
     output = tmp_path / f"{architecture}.safetensors"
     make_trainer([kampala["train"]], few_steps(architecture=architecture, loss="focal"), str(output),
@@ -80,8 +80,8 @@ def test_each_segmentation_network_trains_saves_and_extracts(architecture, kampa
 
 @pytest.mark.slow
 def test_mask_rcnn_trains_saves_and_extracts(kampala, tmp_path) -> None:
-    from building_extractor.core.instances import InstanceOptions, extract_instances
-    from building_extractor.core.pipeline import ExtractionRun
+    from building_extractor.core.extract.instances import InstanceOptions, extract_instances
+    from building_extractor.core.extract.pipeline import ExtractionRun
 
     output = tmp_path / "maskrcnn.safetensors"
     make_trainer([kampala["train"]], few_steps(architecture="maskrcnn", learning_rate=1e-3), str(output),
@@ -124,7 +124,7 @@ def test_each_loss_trains_and_is_recorded(loss, kampala, tmp_path) -> None:
 
 @pytest.mark.parametrize("encoder", list(ENCODERS))
 def test_each_encoder_builds_and_takes_imagenet_weights_where_a_package_has_them(encoder) -> None:
-    from building_extractor.core.models import build_model, imagenet_encoder_state, init_pretrained_encoder
+    from building_extractor.core.models.builders import build_model, imagenet_encoder_state, init_pretrained_encoder
 
     config = ModelConfig(architecture="linknet", encoder=encoder)
     model = build_model(config)

@@ -18,7 +18,6 @@ from affine import Affine
 from shapely import wkb
 from shapely.geometry import Polygon, box
 
-from building_extractor.core import pipeline
 from building_extractor.core.errors import (
     BuildingExtractorError,
     Cancelled,
@@ -27,11 +26,12 @@ from building_extractor.core.errors import (
     ModelFileError,
     OutputError,
 )
-from building_extractor.core.model_file import CONFIG_KEY, ModelConfig, save_model_file
-from building_extractor.core.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+from building_extractor.core.extract import pipeline
+from building_extractor.core.extract.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+from building_extractor.core.extract.stitching import ProbabilityWriter
+from building_extractor.core.models.model_file import CONFIG_KEY, ModelConfig, save_model_file
 from building_extractor.core.progress import SilentProgress
-from building_extractor.core.stitching import ProbabilityWriter
-from building_extractor.core.vectorize import PostProcessOptions
+from building_extractor.core.vector.vectorize import PostProcessOptions
 from tests.synthetic import BrightRoofNet, scene_with_roofs, use_bright_roof_model, write_raster
 
 torch = pytest.importorskip("torch")
@@ -253,7 +253,7 @@ def test_all_nodata_raster_gives_no_buildings_and_a_warning(tmp_path, model, dty
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> str:
     """A real (untrained) U-Net model file, as small as the format allows."""
-    from building_extractor.core.models import build_model
+    from building_extractor.core.models.builders import build_model
 
     torch.manual_seed(0)
     config = ModelConfig(decoder_channels=[16, 8, 8, 8, 8], tile_size=64, overlap=16, name="tiny")

@@ -56,7 +56,7 @@ def scene(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def height_model(scene) -> str:
-    from building_extractor.core.training import TrainingOptions, TrainingSource, make_trainer
+    from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer
 
     options = TrainingOptions(gsd_m=1.0, chip_size=64, block_size=64, batch_size=4, epochs=8, steps_per_epoch=8,
                               learning_rate=1e-2, pretrained=False, decoder_channels=[16, 16, 16, 16, 16],
@@ -67,14 +67,14 @@ def height_model(scene) -> str:
 
 
 def extract(model: str, image: str, rasters: dict[str, str] | None) -> list:
-    from building_extractor.core.pipeline import ExtractionOptions, extract_buildings
+    from building_extractor.core.extract.pipeline import ExtractionOptions, extract_buildings
 
     options = ExtractionOptions(model, device="cpu", tile_size=64, overlap=16, extra_rasters=rasters)
     return list(extract_buildings(image, options))
 
 
 def test_a_model_that_needs_heights_finds_buildings_only_with_them(height_model, scene) -> None:
-    from building_extractor.core.model_file import read_config
+    from building_extractor.core.models.model_file import read_config
 
     config = read_config(height_model)
     assert config.extra_inputs == [{"kind": "raster", "name": "height", "scale": 20.0}]
@@ -89,7 +89,7 @@ def test_a_model_that_needs_heights_finds_buildings_only_with_them(height_model,
 
 
 def test_missing_or_foreign_inputs_say_what_the_model_expects(height_model, scene) -> None:
-    from building_extractor.core.model_file import shipped_model_path
+    from building_extractor.core.models.model_file import shipped_model_path
 
     with pytest.raises(BuildingExtractorError, match="expects a height raster"):
         extract(height_model, scene["image"], None)
@@ -102,7 +102,7 @@ def test_missing_or_foreign_inputs_say_what_the_model_expects(height_model, scen
 
 
 def test_indices_from_the_image_bands() -> None:
-    from building_extractor.core.extra_inputs import InputStack, check_extra_inputs
+    from building_extractor.core.io.extra_inputs import InputStack, check_extra_inputs
 
     class Bands:  # a reader of one 1 x 2 window: a vegetated and a bare pixel
         grid = None
@@ -130,9 +130,9 @@ def test_real_lidar_aligned_on_another_crs_and_resolution(shared_data, tmp_path)
     from rasterio.features import geometry_mask
     from shapely.geometry import shape
 
-    from building_extractor.core.extra_inputs import InputStack
-    from building_extractor.core.heights import building_heights
-    from building_extractor.core.raster_source import RasterSource
+    from building_extractor.core.io.extra_inputs import InputStack
+    from building_extractor.core.io.raster_source import RasterSource
+    from building_extractor.core.vector.heights import building_heights
 
     folder = shared_data / "alexandria"
     # Web Mercator metres are ~1.28 ground metres here; this image reaches ~60 m past the lidar's east edge.

@@ -19,9 +19,9 @@ from shapely import wkb
 from shapely.geometry import Polygon
 
 from building_extractor.core.errors import BuildingExtractorError
-from building_extractor.core.pipeline import ExtractionOptions, extract_buildings
+from building_extractor.core.extract.pipeline import ExtractionOptions, extract_buildings
 from building_extractor.core.progress import SilentProgress
-from building_extractor.core.vectorize import PostProcessOptions
+from building_extractor.core.vector.vectorize import PostProcessOptions
 from tests.synthetic import use_bright_roof_model, write_raster
 
 hypothesis = pytest.importorskip("hypothesis")

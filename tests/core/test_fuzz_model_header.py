@@ -14,7 +14,7 @@ import struct
 import pytest
 
 from building_extractor.core.errors import ModelFileError
-from building_extractor.core.model_file import CONFIG_KEY, ModelConfig, escaped, read_config, save_model_file
+from building_extractor.core.models.model_file import CONFIG_KEY, ModelConfig, escaped, read_config, save_model_file
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
@@ -46,7 +46,7 @@ def write_with_header(source, path, header_update: dict) -> None:
 
 @pytest.fixture(scope="module")
 def base_model(tmp_path_factory):
-    from building_extractor.core.models import build_model
+    from building_extractor.core.models.builders import build_model
 
     path = tmp_path_factory.mktemp("fuzz_header") / "base.safetensors"
     torch.manual_seed(0)
@@ -59,7 +59,7 @@ def base_model(tmp_path_factory):
 @hypothesis.given(changes=st.dictionaries(st.sampled_from(FIELDS), st.sampled_from(HOSTILE) | st.sampled_from(FITTING),
                                           min_size=1, max_size=2))
 def test_any_header_is_refused_clearly_or_runs(base_model, tmp_path, changes) -> None:
-    from building_extractor.core.models import load_model
+    from building_extractor.core.models.builders import load_model
 
     torch.set_num_threads(1)
     path = tmp_path / "m.safetensors"
@@ -90,7 +90,7 @@ def test_any_header_is_refused_clearly_or_runs(base_model, tmp_path, changes) ->
 def test_header_with_a_huge_decoder_is_refused_before_the_network_is_built(base_model, tmp_path) -> None:
     """Regression (issue 20.10): a decoder of 1024 channels per stage fits the header's ranges but not the
     weights; the shapes are compared on torch's meta device, so nothing of its size is allocated."""
-    from building_extractor.core import models
+    from building_extractor.core.models import builders as models
 
     built: list[str] = []
     real_build = models.build_model

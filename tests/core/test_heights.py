@@ -11,7 +11,7 @@ from rasterio.transform import from_origin
 from shapely.geometry import Polygon, box
 
 from building_extractor.core.errors import InputRasterError
-from building_extractor.core.heights import block_surfaces, building_heights, cityjson_lod1
+from building_extractor.core.vector.heights import block_surfaces, building_heights, cityjson_lod1
 
 ORIGIN = (500000.0, 100.0)  # EPSG:32636, 0.5 m pixels, 200 x 200 px = 100 m x 100 m
 PIXEL = 0.5
@@ -219,7 +219,7 @@ def test_heights_on_real_lidar_agree_with_the_footprints_heights(shared_data) ->
     import fiona
     from shapely.geometry import shape
 
-    from building_extractor.core.heights import agreement
+    from building_extractor.core.vector.heights import agreement
 
     folder = shared_data / "alexandria"
     with fiona.open(folder / "buildings.geojson") as source:

@@ -9,11 +9,17 @@ from shapely import wkb
 from shapely.geometry import box
 
 from building_extractor.core.errors import Cancelled
-from building_extractor.core.instances import Candidate, InstanceOptions, extract_instances, merge_fragments, suppress
-from building_extractor.core.pipeline import ExtractionRun
+from building_extractor.core.extract.instances import (
+    Candidate,
+    InstanceOptions,
+    extract_instances,
+    merge_fragments,
+    suppress,
+)
+from building_extractor.core.extract.pipeline import ExtractionRun
 from building_extractor.core.progress import SilentProgress
-from building_extractor.core.spatial_index import SpatialIndex
-from building_extractor.core.vectorize import PostProcessOptions
+from building_extractor.core.vector.spatial_index import SpatialIndex
+from building_extractor.core.vector.vectorize import PostProcessOptions
 from tests.synthetic import scene_with_roofs, use_bright_roof_detector, write_raster
 
 UTM = "EPSG:32636"
@@ -120,7 +126,7 @@ def test_fragment_merges_and_duplicates_are_suppressed() -> None:
 def run_dense_town(tmp_path, monkeypatch, bleed: int = 0) -> tuple[list, list[int]]:
     """A 400 × 200 px town of 10 px houses wall to wall; returns the buildings and the resolver's pending
     count after each flush."""
-    from building_extractor.core import instances
+    from building_extractor.core.extract import instances
 
     model = use_bright_roof_detector(monkeypatch, tmp_path, tile=64, overlap=16, bleed=bleed)
     data = scene_with_roofs(400, 200, [])

@@ -10,7 +10,7 @@ import pytest
 from affine import Affine
 
 from building_extractor.core.errors import BuildingExtractorError
-from building_extractor.core.landcover_metrics import confusion_matrix, landcover_scores
+from building_extractor.core.evaluate.landcover_metrics import confusion_matrix, landcover_scores
 from tests.synthetic import write_raster
 
 torch = pytest.importorskip("torch")
@@ -50,7 +50,7 @@ def scene(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def trained(scene) -> str:
-    from building_extractor.core.training import TrainingOptions, TrainingSource, make_trainer
+    from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer
 
     options = TrainingOptions(gsd_m=1.0, chip_size=64, block_size=64, batch_size=4, epochs=10, steps_per_epoch=10,
                               learning_rate=1e-2, pretrained=False, decoder_channels=[16, 16, 16, 16, 16],
@@ -73,7 +73,7 @@ def test_scores_from_a_confusion_matrix() -> None:
 
 
 def test_model_file_lists_its_classes_and_validation_scores(trained) -> None:
-    from building_extractor.core.model_file import read_config
+    from building_extractor.core.models.model_file import read_config
 
     config = read_config(trained)
     assert config.is_landcover
@@ -88,8 +88,8 @@ def test_extraction_writes_class_raster_buildings_and_polygons(trained, scene, t
     import rasterio
     from osgeo import gdal
 
-    from building_extractor.core.landcover import evaluate_landcover, landcover_polygons, raster_classes
-    from building_extractor.core.pipeline import ExtractionOptions, extract_buildings
+    from building_extractor.core.extract.landcover import evaluate_landcover, landcover_polygons, raster_classes
+    from building_extractor.core.extract.pipeline import ExtractionOptions, extract_buildings
 
     output = str(tmp_path / "landcover.tif")
     options = ExtractionOptions(trained, device="cpu", tile_size=128, overlap=32, landcover_path=output)
@@ -116,8 +116,8 @@ def test_extraction_writes_class_raster_buildings_and_polygons(trained, scene, t
 
 
 def test_building_model_refuses_a_landcover_output(scene, tmp_path) -> None:
-    from building_extractor.core.model_file import shipped_model_path
-    from building_extractor.core.pipeline import ExtractionOptions, extract_buildings
+    from building_extractor.core.extract.pipeline import ExtractionOptions, extract_buildings
+    from building_extractor.core.models.model_file import shipped_model_path
 
     options = ExtractionOptions(shipped_model_path(), device="cpu", landcover_path=str(tmp_path / "lc.tif"))
     with pytest.raises(BuildingExtractorError, match="OUTPUT_LANDCOVER needs a land cover model"):
@@ -125,7 +125,7 @@ def test_building_model_refuses_a_landcover_output(scene, tmp_path) -> None:
 
 
 def test_class_values_must_be_distinct_and_in_range(scene, tmp_path) -> None:
-    from building_extractor.core.training import TrainingOptions, TrainingSource, make_trainer
+    from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer
 
     source = TrainingSource(scene["image"], class_raster=scene["classes"])
     bad = [{"name": "a", "value": 1}, {"name": "b", "value": 1}]
@@ -138,8 +138,8 @@ def test_dubai_model_on_a_held_out_group(shared_data, tmp_path) -> None:
     the model's, and it agrees with the reference far better than chance (MODELS.md: whole group 0.775 / 0.402)."""
     from osgeo import gdal
 
-    from building_extractor.core.landcover import evaluate_landcover, raster_classes
-    from building_extractor.core.pipeline import ExtractionOptions, extract_buildings
+    from building_extractor.core.extract.landcover import evaluate_landcover, raster_classes
+    from building_extractor.core.extract.pipeline import ExtractionOptions, extract_buildings
 
     model = Path(__file__).resolve().parents[2] / "models" / "landcover_dubai.safetensors"
     crop = {}

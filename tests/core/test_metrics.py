@@ -10,7 +10,7 @@ from shapely.affinity import translate
 from shapely.geometry import Polygon, box
 
 from building_extractor.core.errors import BuildingExtractorError
-from building_extractor.core.metrics import (
+from building_extractor.core.evaluate.metrics import (
     PolygonSet,
     evaluate,
     evaluate_files,
@@ -20,7 +20,7 @@ from building_extractor.core.metrics import (
     write_html_report,
     write_json,
 )
-from building_extractor.core.report import Section, Table, render_html
+from building_extractor.core.evaluate.report import Section, Table, render_html
 
 UTM = "EPSG:32636"  # Kampala's UTM zone
 X, Y = 453_000.0, 35_000.0

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from building_extractor.core.errors import ModelFileError
-from building_extractor.core.model_file import (
+from building_extractor.core.models.model_file import (
     ModelConfig,
     average_model_files,
     load_model_file,
@@ -51,7 +51,7 @@ def test_header_length_with_pickle_marker_byte_is_not_taken_for_pickle(tmp_path)
 def test_averaged_model_file_holds_the_mean_weights_and_runs(tmp_path) -> None:
     """Two real U-Nets (same config, different weights) average into a file whose float tensors are the mean,
     whose batch-norm counters are the first file's, and which builds and predicts."""
-    from building_extractor.core.models import build_model, load_model
+    from building_extractor.core.models.builders import build_model, load_model
 
     config = ModelConfig(name="a", encoder="resnet18", decoder_channels=[16, 16, 8, 8, 4])
     paths = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from building_extractor.core import models
+from building_extractor.core.models import builders as models
 
 GRACE_HOPPER = "/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg"
 MILITARY_UNIFORM, SUIT = 652, 834
@@ -46,9 +46,9 @@ def test_mask_rcnn_builds_without_downloads_and_round_trips_its_file(encoder, tm
     """The CPU backbone and ResNet-50-FPN for GPU users: built offline, saved, reloaded, run."""
     import torch
 
-    from building_extractor.core.maskrcnn import detect, maskrcnn_config
-    from building_extractor.core.model_file import save_model_file
-    from building_extractor.core.models import build_model, load_model
+    from building_extractor.core.models.builders import build_model, load_model
+    from building_extractor.core.models.maskrcnn import detect, maskrcnn_config
+    from building_extractor.core.models.model_file import save_model_file
 
     config = maskrcnn_config(encoder=encoder, tile_size=128)
     model = build_model(config)

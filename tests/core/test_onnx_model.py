@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from building_extractor.core.choices import ARCHITECTURES, ENCODERS
 from building_extractor.core.errors import ModelFileError
-from building_extractor.core.model_file import ModelConfig, read_config, save_model_file
-from building_extractor.core.onnx_model import DEEPNESS_KEYS, read_metadata_props
+from building_extractor.core.models.choices import ARCHITECTURES, ENCODERS
+from building_extractor.core.models.model_file import ModelConfig, read_config, save_model_file
+from building_extractor.core.models.onnx_model import DEEPNESS_KEYS, read_metadata_props
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
@@ -26,10 +26,10 @@ MODELS = ROOT / "building_extractor" / "models"
 def real_tiles(raster: Path, config: ModelConfig, size: int, count: int) -> np.ndarray:
     """The first ``count`` tiles of ``size`` px of a real raster at the model's GSD, normalised as the pipeline
     does."""
-    from building_extractor.core.inference import TileReader
+    from building_extractor.core.extract.inference import TileReader
+    from building_extractor.core.extract.tiling import make_tiles
+    from building_extractor.core.io.raster_source import RasterSource
     from building_extractor.core.progress import SilentProgress
-    from building_extractor.core.raster_source import RasterSource
-    from building_extractor.core.tiling import make_tiles
 
     with RasterSource(str(raster), config.gsd_m, None, config.band_count) as source:
         tiles = [t for row in make_tiles(source.grid.width, source.grid.height, size, 0) for t in row][:count]
@@ -42,7 +42,7 @@ def session(path: str | Path):
 
 def test_shipped_onnx_models_are_the_shipped_safetensors_models() -> None:
     """Same description and the very same weights: the ONNX files were exported from the current models."""
-    from building_extractor.core.model_file import load_model_file
+    from building_extractor.core.models.model_file import load_model_file
 
     for architecture in ("unet", "maskrcnn"):
         onnx_config, onnx_state = load_model_file(MODELS / f"default_{architecture}.onnx")
@@ -58,7 +58,7 @@ def test_metadata_has_our_description_and_deepness_keys_read_without_onnx_or_tor
     # A fresh Python where onnx, onnxruntime, torch and safetensors cannot be imported.
     code = ("import sys, json\n"
             "for name in ('onnx', 'onnxruntime', 'torch', 'safetensors'): sys.modules[name] = None\n"
-            "from building_extractor.core.model_file import read_config\n"
+            "from building_extractor.core.models.model_file import read_config\n"
             f"print(json.dumps(read_config({str(path)!r}).tile_size))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     config = read_config(path)
@@ -89,7 +89,7 @@ def test_damaged_and_foreign_onnx_files_are_refused(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_unet_onnx_matches_torch_on_real_tiles(shared_data) -> None:
-    from building_extractor.core.models import load_model
+    from building_extractor.core.models.builders import load_model
 
     config, model = load_model(str(MODELS / "default_unet.safetensors"))
     images = real_tiles(shared_data / "banepa" / "train.tif", config, 512, 2)
@@ -104,8 +104,8 @@ def test_unet_onnx_matches_torch_on_real_tiles(shared_data) -> None:
 
 @pytest.mark.slow
 def test_maskrcnn_onnx_gives_the_same_detections_on_real_tiles(shared_data) -> None:
-    from building_extractor.core.maskrcnn import detect
-    from building_extractor.core.models import load_model
+    from building_extractor.core.models.builders import load_model
+    from building_extractor.core.models.maskrcnn import detect
 
     config, model = load_model(str(MODELS / "default_maskrcnn.safetensors"))
     images = real_tiles(shared_data / "banepa" / "train.tif", config, 384, 2)
@@ -130,9 +130,9 @@ PAIRS = list(zip(ARCHITECTURES, ENCODERS))
 def test_every_architecture_train_model_offers_exports(tmp_path, shared_data, architecture, encoder) -> None:
     """Random-weight networks: exported from safetensors, at another tile size than exported, they give torch's
     output."""
-    from building_extractor.core.maskrcnn import detect, maskrcnn_config
-    from building_extractor.core.models import build_model, load_model
-    from building_extractor.core.onnx_model import export_model_file
+    from building_extractor.core.models.builders import build_model, load_model
+    from building_extractor.core.models.maskrcnn import detect, maskrcnn_config
+    from building_extractor.core.models.onnx_model import export_model_file
 
     make = maskrcnn_config if architecture == "maskrcnn" else ModelConfig
     widths = [16] * (1 if architecture == "maskrcnn" else 5)
@@ -159,7 +159,7 @@ def test_every_architecture_train_model_offers_exports(tmp_path, shared_data, ar
 
 
 def test_export_refuses_to_overwrite_its_input(tmp_path) -> None:
-    from building_extractor.core.onnx_model import export_model_file
+    from building_extractor.core.models.onnx_model import export_model_file
 
     with pytest.raises(ModelFileError, match="already an ONNX"):
         export_model_file(MODELS / "default_unet.onnx", tmp_path / "x.onnx")
@@ -168,9 +168,9 @@ def test_export_refuses_to_overwrite_its_input(tmp_path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["unet", "maskrcnn"])
 def test_both_backends_agree_with_test_time_augmentation(shared_data, architecture) -> None:
-    """core.backends runners on a real tile with TTA (flips): onnxruntime gives torch's probabilities and
+    """core.models.backends runners on a real tile with TTA (flips): onnxruntime gives torch's probabilities and
     detections."""
-    from building_extractor.core.backends import open_model
+    from building_extractor.core.models.backends import open_model
 
     path = str(MODELS / f"default_{architecture}.safetensors")
     fast, slow = (open_model(path, architecture, backend, "cpu", tta="flips") for backend in ("onnxruntime", "torch"))

@@ -12,9 +12,9 @@ from affine import Affine
 from shapely import wkb
 
 from building_extractor.core.errors import Cancelled
-from building_extractor.core.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+from building_extractor.core.extract.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
 from building_extractor.core.progress import SilentProgress
-from building_extractor.core.vectorize import PostProcessOptions
+from building_extractor.core.vector.vectorize import PostProcessOptions
 from tests.synthetic import scene_with_roofs, use_bright_roof_model, write_raster
 
 UTM = "EPSG:32636"
@@ -147,7 +147,7 @@ def test_pixel_aligned_mask_matches_gdal_rasterize_for_polygonized_blobs() -> No
     from rasterio.features import geometry_mask
     from shapely.geometry import Polygon
 
-    from building_extractor.core.vectorize import pixel_aligned_mask
+    from building_extractor.core.vector.vectorize import pixel_aligned_mask
 
     rng = np.random.default_rng(3)
     mask = (rng.random((40, 50)) < 0.55).astype(np.uint8)
@@ -171,7 +171,7 @@ def test_pixel_aligned_mask_matches_gdal_rasterize_for_polygonized_blobs() -> No
 
 def test_worker_processes_give_the_same_buildings_in_the_same_order(tmp_path, monkeypatch) -> None:
     """Post-processing in jobs of 8 blobs spread over 2 spawned processes equals doing it here."""
-    from building_extractor.core import vectorize
+    from building_extractor.core.vector import vectorize
     from building_extractor.core.workers import WORKERS_VARIABLE
 
     model = use_bright_roof_model(monkeypatch, tmp_path)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from building_extractor.core.raster_source import RasterSource, is_north_up, utm_crs_for
+from building_extractor.core.io.raster_source import RasterSource, is_north_up, utm_crs_for
 from tests.synthetic import write_raster
 
 

@@ -14,7 +14,7 @@ from shapely import affinity
 from shapely.geometry import Point, Polygon, box
 
 from building_extractor.core.errors import BuildingExtractorError
-from building_extractor.core.regularize import (
+from building_extractor.core.vector.regularize import (
     RegularizeOptions,
     iou,
     regularize_buildings,
@@ -170,7 +170,7 @@ HUGE = """
 import sys
 import numpy as np
 from shapely.geometry import Polygon
-from building_extractor.core.regularize import regularize_buildings
+from building_extractor.core.vector.regularize import regularize_buildings
 n = int(sys.argv[1])
 angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
 radius = 20 + np.random.default_rng(0).normal(0, 0.5, n)

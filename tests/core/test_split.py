@@ -7,14 +7,14 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from building_extractor.core.split import (
+from building_extractor.core.vector.split import (
     SplitSettings,
     label_buildings,
     match_counts,
     split_blob,
     tune_split,
 )
-from building_extractor.core.vectorize import polygonize_mask, probability_stats, split_touching
+from building_extractor.core.vector.vectorize import polygonize_mask, probability_stats, split_touching
 
 SEED = SplitSettings(0.9, 4)
 
@@ -77,7 +77,7 @@ def test_split_touching_on_a_polygonized_geotiff(tmp_path) -> None:
     from osgeo import ogr
     from shapely import wkb
 
-    from building_extractor.core.vectorize import ProbabilityRaster
+    from building_extractor.core.vector.vectorize import ProbabilityRaster
 
     prob, _ = two_roofs()
     transform = from_origin(500000.0, 4000000.0, 0.3, 0.3)
@@ -104,7 +104,7 @@ def test_split_touching_on_a_polygonized_geotiff(tmp_path) -> None:
 
 def test_part_stats_match_each_part_measured_alone() -> None:
     """One histogram pass gives each label's mean and max as a mask per label would (an empty label: zeros)."""
-    from building_extractor.core.vectorize import part_stats
+    from building_extractor.core.vector.vectorize import part_stats
 
     rng = np.random.default_rng(3)
     values = rng.integers(0, 256, (40, 50), dtype=np.uint8)

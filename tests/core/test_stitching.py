@@ -5,9 +5,8 @@ import pytest
 import rasterio
 from affine import Affine
 
-from building_extractor.core.raster_source import ProcessingGrid
-from building_extractor.core.stitching import ProbabilityWriter, StripAccumulator
-from building_extractor.core.tiling import (
+from building_extractor.core.extract.stitching import ProbabilityWriter, StripAccumulator
+from building_extractor.core.extract.tiling import (
     MIN_TILE_FRACTION,
     border_pad,
     fitted_tile_shape,
@@ -15,6 +14,7 @@ from building_extractor.core.tiling import (
     tile_origins,
     tile_shape,
 )
+from building_extractor.core.io.raster_source import ProcessingGrid
 
 
 def stitch(field: np.ndarray, tile: int | tuple[int, int], overlap: int, tmp_path, noise: float = 0.0) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from building_extractor.core.errors import BuildingExtractorError
-from building_extractor.core.tiling import (
+from building_extractor.core.extract.tiling import (
     MARGIN_WEIGHT,
     blend_window,
     border_pad,

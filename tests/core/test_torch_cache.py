@@ -1,4 +1,4 @@
-"""core.torch_cache: TorchInductor's cache folder, created by importing torch._dynamo, does not outlive a run."""
+"""core.models.torch_cache: TorchInductor's cache folder, created by importing torch._dynamo, does not outlive a run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import os, sys
 sys.path.insert(0, {root!r})
-from building_extractor.core.torch_cache import inductor_cache_dir, leaves_tempdir_clean
+from building_extractor.core.models.torch_cache import inductor_cache_dir, leaves_tempdir_clean
 with leaves_tempdir_clean():
     import torch._dynamo  # what segmentation_models_pytorch and timm import
     print(os.path.isdir(inductor_cache_dir()))
@@ -28,7 +28,7 @@ def test_the_folder_torch_dynamo_creates_is_removed_after_the_block(tmp_path):
 
 
 def test_a_folder_that_was_there_or_holds_files_is_kept(tmp_path, monkeypatch):
-    from building_extractor.core.torch_cache import inductor_cache_dir, leaves_tempdir_clean
+    from building_extractor.core.models.torch_cache import inductor_cache_dir, leaves_tempdir_clean
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
     assert inductor_cache_dir() == str(tmp_path / "cache")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from building_extractor.core.errors import BuildingExtractorError, Cancelled
-from building_extractor.core.model_file import read_config
+from building_extractor.core.models.model_file import read_config
 from building_extractor.core.progress import SilentProgress
-from building_extractor.core.training import (
+from building_extractor.core.train.training import (
     IGNORE,
     Trainer,
     TrainingOptions,
@@ -71,10 +71,10 @@ class CancelAfter(SilentProgress):
 def test_training_loss_falls_and_model_loads_and_predicts(kampala, tmp_path) -> None:
     from safetensors.torch import load_file
 
-    from building_extractor.core.model_file import read_config
-    from building_extractor.core.models import load_model
-    from building_extractor.core.split import SEED_THRESHOLDS
-    from building_extractor.core.training_report import write_training_report
+    from building_extractor.core.models.builders import load_model
+    from building_extractor.core.models.model_file import read_config
+    from building_extractor.core.train.training_report import write_training_report
+    from building_extractor.core.vector.split import SEED_THRESHOLDS
 
     output = tmp_path / "tiny.safetensors"
     trainer = Trainer([kampala["train"]], tiny_options(epochs=4, steps_per_epoch=5), str(output),
@@ -107,7 +107,7 @@ def test_training_loss_falls_and_model_loads_and_predicts(kampala, tmp_path) -> 
 
 
 def test_lovasz_loss_ignores_unknown_pixels_and_rewards_overlap() -> None:
-    from building_extractor.core.training import unet_loss
+    from building_extractor.core.train.training import unet_loss
 
     loss = unet_loss("bce_lovasz")
     target = torch.zeros(2, 1, 16, 16, dtype=torch.uint8)
@@ -238,11 +238,11 @@ def test_validation_blocks_are_held_out_of_training_chips(kampala) -> None:
 
 def test_mask_rcnn_training_loss_falls_and_model_finds_instances(kampala, tmp_path) -> None:
     """A Mask R-CNN overfits two fixed real chips; its file loads, and detections are separate buildings."""
-    from building_extractor.core.instance_training import InstanceTrainer
-    from building_extractor.core.maskrcnn import detect
-    from building_extractor.core.models import load_model
-    from building_extractor.core.training import make_trainer
-    from building_extractor.core.training_report import write_training_report
+    from building_extractor.core.models.builders import load_model
+    from building_extractor.core.models.maskrcnn import detect
+    from building_extractor.core.train.instance_training import InstanceTrainer
+    from building_extractor.core.train.training import make_trainer
+    from building_extractor.core.train.training_report import write_training_report
 
     output = tmp_path / "instances.safetensors"
     options = tiny_options(architecture="maskrcnn", epochs=3, steps_per_epoch=5, learning_rate=1e-3,
@@ -289,14 +289,14 @@ def test_source_shares_of_chips_and_mask_derived_labels_stay_out_of_validation_a
                                                                                                 tmp_path) -> None:
     """A source of share 0 gives no chips; one whose labels merge buildings gives no validation blocks and
     is left out of Mask R-CNN training."""
-    from building_extractor.core.instance_training import InstanceTrainer
+    from building_extractor.core.train.instance_training import InstanceTrainer
 
     merged = TrainingSource(kampala["val"].raster, kampala["val"].footprints, name="merged", share=0.0,
                             separate_buildings=False)
     trainer = Trainer([kampala["train"], merged], tiny_options(chip_size=64, block_size=64, chip_pool=0),
                       str(tmp_path / "m.safetensors"))
     trainer.config = None
-    from building_extractor.core.model_file import ModelConfig
+    from building_extractor.core.models.model_file import ModelConfig
 
     places, _ = trainer._open_places(ModelConfig(gsd_m=0.6), np.full(3, 0.5, np.float32))
     assert places[0].val_blocks and not places[1].val_blocks

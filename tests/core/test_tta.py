@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from building_extractor.core.tta import (
+from building_extractor.core.extract.tta import (
     TTA_MODES,
     averaged_probability,
     boxes_back,
@@ -73,8 +73,8 @@ def kampala_crop(shared_data: Path, tmp_path_factory) -> str:
 def test_unet_with_tta_agrees_with_one_pass_and_differs_from_it(kampala_crop, tmp_path) -> None:
     from osgeo import gdal
 
-    from building_extractor.core.model_file import shipped_model_path
-    from building_extractor.core.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+    from building_extractor.core.extract.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+    from building_extractor.core.models.model_file import shipped_model_path
     from building_extractor.core.progress import SilentProgress
 
     torch.set_num_threads(1)
@@ -95,8 +95,8 @@ def test_unet_with_tta_agrees_with_one_pass_and_differs_from_it(kampala_crop, tm
 def test_mask_rcnn_with_tta_finds_the_buildings_of_one_pass(kampala_crop) -> None:
     from shapely import wkb
 
-    from building_extractor.core.instances import InstanceOptions, extract_instances
-    from building_extractor.core.model_file import shipped_model_path
+    from building_extractor.core.extract.instances import InstanceOptions, extract_instances
+    from building_extractor.core.models.model_file import shipped_model_path
 
     torch.set_num_threads(1)
     found = {}

@@ -55,7 +55,7 @@ def test_both_backends_give_the_same_buildings(provider, tmp_path, algorithm) ->
 def test_export_model_writes_a_model_onnxruntime_runs(provider, tmp_path) -> None:
     import processing
 
-    from building_extractor.core.model_file import read_config
+    from building_extractor.core.models.model_file import read_config
 
     result = processing.run("building_extractor:export_model", {
         "INPUT": str(MODELS / "default_unet.safetensors"), "OUTPUT": str(tmp_path / "exported")})

@@ -21,7 +21,7 @@ def _run(algorithm: str, params: dict) -> dict:
 def test_height_input_through_the_toolbox(provider, scene, tmp_path) -> None:  # noqa: F811
     from qgis.core import QgsProcessingException, QgsVectorLayer
 
-    from building_extractor.core.model_file import read_config
+    from building_extractor.core.models.model_file import read_config
 
     trained = _run("train_model", {
         "INPUT": [scene["image"]], "FOOTPRINTS": scene["footprints"], "EXTRA_INPUTS": "height:20",

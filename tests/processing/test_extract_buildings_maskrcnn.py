@@ -42,7 +42,7 @@ def test_held_out_city_building_f1_and_separate_attached_roofs(provider, shared_
     (MODELS.md has the real numbers), and attached roofs come out as separate buildings, not blobs."""
     import processing
 
-    from building_extractor.core.metrics import evaluate, read_polygon_set
+    from building_extractor.core.evaluate.metrics import evaluate, read_polygon_set
 
     reference = read_polygon_set(str(shared_data / "kampala" / "buildings.geojson"), name="reference")
     f1s = []

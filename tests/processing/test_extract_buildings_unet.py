@@ -73,10 +73,10 @@ def test_pickle_model_is_refused_before_anything_runs(provider, tmp_path) -> Non
 
 @pytest.mark.parametrize("algorithm", ["extract_buildings_unet", "extract_buildings_maskrcnn"])
 def test_tta_option_reaches_the_core(provider, tmp_path, algorithm, monkeypatch) -> None:
-    """TTA's option index maps onto core.tta.TTA_MODES; the core receives it (stubbed after the options)."""
+    """TTA's option index maps onto core.extract.tta.TTA_MODES; the core receives it (stubbed after the options)."""
     import processing
 
-    from building_extractor.core.tta import TTA_MODES
+    from building_extractor.core.extract.tta import TTA_MODES
     from building_extractor.processing import extract_buildings_maskrcnn, extract_buildings_unet
 
     seen = []

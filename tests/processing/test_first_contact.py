@@ -219,8 +219,8 @@ def test_help_url_is_a_local_file_url(provider):
 def test_dialog_parameters_are_short_explained_and_show_the_values_used(provider, algorithm):
     from qgis.core import QgsApplication, QgsProcessingParameterNumber
 
-    from building_extractor.core.devices import available_devices
-    from building_extractor.core.model_file import default_model_path, read_config
+    from building_extractor.core.models.devices import available_devices
+    from building_extractor.core.models.model_file import default_model_path, read_config
 
     alg = QgsApplication.processingRegistry().createAlgorithmById(f"building_extractor:{algorithm}")
     config = read_config(default_model_path(type(alg).ARCHITECTURE))
@@ -241,7 +241,7 @@ def test_defaults_shown_for_the_shipped_model_follow_another_model(provider, tmp
 
     from qgis.core import QgsApplication, QgsProcessingContext
 
-    from building_extractor.core.model_file import shipped_model_path, update_config
+    from building_extractor.core.models.model_file import shipped_model_path, update_config
 
     other = tmp_path / "other.safetensors"
     shutil.copy(shipped_model_path("default_unet.safetensors"), other)
@@ -261,7 +261,7 @@ def test_a_device_this_machine_lacks_is_refused_with_the_ones_it_has(provider, t
     import processing
     from qgis.core import QgsProcessingException
 
-    from building_extractor.core.devices import available_devices
+    from building_extractor.core.models.devices import available_devices
 
     missing = next(d for d in ("cuda", "mps") if d not in available_devices())
     with pytest.raises(QgsProcessingException, match=f"DEVICE={missing}.*Use one of: auto, cpu"):
@@ -285,7 +285,7 @@ def test_area_reads_and_computes_only_the_tiles_it_touches(provider, tmp_path, m
         QgsVectorLayer,
     )
 
-    from building_extractor.core import inference
+    from building_extractor.core.extract import inference
 
     reads = []
     original = inference.TileReader.read_tile

@@ -190,7 +190,7 @@ def geometries(draw):
                   mode=st.sampled_from(["right_angles", "right_angles_diagonals", "any_angle", "circle"]))
 def test_any_vector_input_regularizes_to_valid_polygons(shapes, mode) -> None:
     from building_extractor.core.errors import BuildingExtractorError
-    from building_extractor.core.regularize import RegularizeOptions, regularize_buildings
+    from building_extractor.core.vector.regularize import RegularizeOptions, regularize_buildings
 
     try:
         results = regularize_buildings(shapes, RegularizeOptions(mode=mode))

@@ -9,7 +9,7 @@ import pytest
 from qgis.core import QgsProcessingException
 
 from building_extractor.core.errors import OutputError
-from building_extractor.core.pipeline import ExtractionOptions, extract_buildings
+from building_extractor.core.extract.pipeline import ExtractionOptions, extract_buildings
 from tests.processing import test_reliability
 from tests.processing.test_reliability import UTM_T, run
 from tests.synthetic import scene_with_roofs, use_bright_roof_model, write_raster

@@ -34,7 +34,7 @@ def test_train_extract_evaluate_land_cover(provider, scene) -> None:
     from osgeo import gdal
     from qgis.core import QgsRasterLayer, QgsVectorLayer
 
-    from building_extractor.core.landcover import evaluate_landcover, raster_classes
+    from building_extractor.core.extract.landcover import evaluate_landcover, raster_classes
 
     folder = Path(scene["folder"])
     trained = _run("train_model", {

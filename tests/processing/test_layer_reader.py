@@ -13,8 +13,8 @@ import rasterio
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsRasterLayer, QgsRectangle, QgsVectorLayer
 
 from building_extractor.core.errors import Cancelled, InputRasterError
-from building_extractor.core.model_file import read_config, shipped_model_path
-from building_extractor.core.raster_source import RasterSource
+from building_extractor.core.io.raster_source import RasterSource
+from building_extractor.core.models.model_file import read_config, shipped_model_path
 from building_extractor.processing.layer_reader import LayerInput, raster_for_layer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

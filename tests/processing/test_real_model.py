@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import rasterio
 
-from building_extractor.core.model_file import shipped_model_path
-from building_extractor.core.pipeline import ExtractionOptions, tile_size_agreement
+from building_extractor.core.extract.pipeline import ExtractionOptions, tile_size_agreement
+from building_extractor.core.models.model_file import shipped_model_path
 
 
 def test_default_model_finds_kampala_buildings(provider, shared_data, tmp_path) -> None:
     """Loose floors against the OSM labels (the model card reports the real numbers)."""
     import processing
 
-    from building_extractor.core.metrics import evaluate, read_polygon_set
+    from building_extractor.core.evaluate.metrics import evaluate, read_polygon_set
 
     image = shared_data / "kampala" / "image_1.tif"
     out = tmp_path / "kampala.gpkg"
@@ -33,7 +33,7 @@ def test_default_model_splits_attached_roofs(provider, shared_data, tmp_path) ->
     blobs; split at the probability cores (SPLIT_THRESHOLD, tuned on validation) they come out one by one."""
     import processing
 
-    from building_extractor.core.metrics import evaluate, read_polygon_set
+    from building_extractor.core.evaluate.metrics import evaluate, read_polygon_set
 
     image = shared_data / "kampala" / "image_2.tif"
     reference = read_polygon_set(str(shared_data / "kampala" / "buildings.geojson"), name="reference")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from shapely import wkb
 
-from building_extractor.core.regularize import iou
+from building_extractor.core.vector.regularize import iou
 
 
 def _blob_layer(shared_data, count: int = 40):

@@ -14,8 +14,9 @@ import pytest
 from affine import Affine
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingUtils, QgsVectorLayer
 
-from building_extractor.core import backends, pipeline
-from building_extractor.core.stitching import ProbabilityWriter
+from building_extractor.core.extract import pipeline
+from building_extractor.core.extract.stitching import ProbabilityWriter
+from building_extractor.core.models import backends
 from tests.synthetic import BrightRoofNet, scene_with_roofs, write_raster
 
 torch = pytest.importorskip("torch")
@@ -49,7 +50,7 @@ class Recorder(QgsProcessingFeedback):
 @pytest.fixture
 def loads(monkeypatch) -> list[str]:
     """Use the bright-roof model; the list records every model load (empty: the run never started)."""
-    from building_extractor.core.model_file import ModelConfig
+    from building_extractor.core.models.model_file import ModelConfig
 
     calls: list[str] = []
     config = ModelConfig(tile_size=64, overlap=16, threshold=0.75, name="bright-roof")
@@ -117,7 +118,7 @@ def test_torch_checkpoints_are_refused_by_the_parameter_check(provider, loads, r
 
 
 def test_missing_and_foreign_model_files(provider, loads, raster, tmp_path) -> None:
-    from building_extractor.core.model_file import ModelConfig, save_model_file
+    from building_extractor.core.models.model_file import ModelConfig, save_model_file
 
     with pytest.raises(QgsProcessingException, match="MODEL: Model file .* does not exist"):
         run({"INPUT": str(raster), "MODEL": str(tmp_path / "gone.safetensors"), "OUTPUT": "TEMPORARY_OUTPUT"})

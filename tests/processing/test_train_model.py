@@ -20,8 +20,8 @@ def _crop(source: Path, target: Path, col: int, row: int, size: int = 512) -> st
 @pytest.fixture(scope="module")
 def data(shared_data: Path, tmp_path_factory) -> dict[str, str]:
     """512 px Kampala crops (76 m) and a tiny U-Net to start from (16-channel decoder, random weights)."""
-    from building_extractor.core.model_file import ModelConfig, save_model_file
-    from building_extractor.core.models import build_model
+    from building_extractor.core.models.builders import build_model
+    from building_extractor.core.models.model_file import ModelConfig, save_model_file
 
     folder = tmp_path_factory.mktemp("train_model")
     image = shared_data / "kampala" / "image_1.tif"
@@ -69,8 +69,8 @@ class CancelAfter:
 def test_trains_writes_model_report_and_iou(provider, data, tmp_path) -> None:
     from qgis import processing
 
-    from building_extractor.core.model_file import read_config
-    from building_extractor.core.models import load_model
+    from building_extractor.core.models.builders import load_model
+    from building_extractor.core.models.model_file import read_config
 
     memory = _memory_copy(data["labels"])
     report = tmp_path / "report.html"
@@ -99,7 +99,7 @@ def test_trains_writes_model_report_and_iou(provider, data, tmp_path) -> None:
 def test_trains_a_mask_rcnn_from_a_unet_encoder(provider, data, tmp_path) -> None:
     from qgis import processing
 
-    from building_extractor.core.model_file import read_config
+    from building_extractor.core.models.model_file import read_config
 
     result = processing.run("building_extractor:train_model",
                             _params(data, tmp_path, ARCHITECTURE=1, LEARNING_RATE=None, BATCH_SIZE=None,
@@ -114,7 +114,7 @@ def test_architecture_encoder_and_loss_options_train_and_the_result_extracts(pro
     """Enum options map onto the core tables: a P-LinkNet on ResNet-18 with the Tversky loss, then extracted."""
     from qgis import processing
 
-    from building_extractor.core.model_file import read_config
+    from building_extractor.core.models.model_file import read_config
     from building_extractor.processing.train_model import ARCHITECTURE_NAMES, ENCODER_NAMES, LOSSES
 
     result = processing.run("building_extractor:train_model", _params(
@@ -144,7 +144,7 @@ def test_cancel_before_an_epoch_finished_fails_and_writes_nothing(provider, data
 def test_cancel_after_an_epoch_keeps_the_best_model(provider, data, tmp_path) -> None:
     from qgis import processing
 
-    from building_extractor.core.model_file import read_config
+    from building_extractor.core.models.model_file import read_config
 
     cancel = CancelAfter(3)  # two steps per epoch: cancelled during epoch 2
     result = processing.run("building_extractor:train_model", _params(data, tmp_path, KEEP_BEST_ON_CANCEL=True),

@@ -30,7 +30,7 @@ def mask_iou(a: list[Any], b: list[Any], raster: str) -> float:
 
 def duplicates(buildings: list[Any], share: float = 0.2) -> int:
     """Pairs of buildings of one layer that overlap by more than ``share`` of the smaller one."""
-    from building_extractor.core.spatial_index import SpatialIndex
+    from building_extractor.core.vector.spatial_index import SpatialIndex
 
     index, found = SpatialIndex(buildings), 0
     for i, building in enumerate(buildings):
@@ -43,7 +43,7 @@ def duplicates(buildings: list[Any], share: float = 0.2) -> int:
 
 def splits(reference: list[Any], result: list[Any], share: float = 0.2) -> list[int]:
     """Indices of ``reference`` buildings covered by two or more ``result`` buildings (each > ``share`` of it)."""
-    from building_extractor.core.spatial_index import SpatialIndex
+    from building_extractor.core.vector.spatial_index import SpatialIndex
 
     index, found = SpatialIndex(result), []
     for i, building in enumerate(reference):

@@ -34,7 +34,7 @@ def straddling(buildings: list, image: str, partition_size: int) -> int:
     """How many buildings cross a partition border of the processing grid."""
     from shapely.affinity import affine_transform
 
-    from building_extractor.core.vectorize import output_transformer
+    from building_extractor.core.vector.vectorize import output_transformer
 
     job = plan(resolve_input(image), "unet", core_options("unet"), ClusterOptions(partition_size=partition_size))
     to_grid = output_transformer(job.output_crs_wkt, job.grid_crs_wkt)
