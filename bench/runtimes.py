@@ -48,7 +48,7 @@ def variants(workdir: Path, images: np.ndarray, openvino_path: str | None) -> di
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from building_extractor.core.models.builders import load_model
-    from building_extractor.core.models.onnx_model import export_onnx
+    from building_extractor.core.models.export import export_onnx
 
     config, model = load_model(str(MODEL))
     fp32 = workdir / "fp32.onnx"

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from building_extractor.core.models.choices import ARCHITECTURES, ENCODERS, SEGMENTATION  # noqa: E402
-from building_extractor.core.train.training import UNET_LOSSES, TrainingOptions, make_trainer  # noqa: E402
+from building_extractor.core.train.trainers import make_trainer  # noqa: E402
+from building_extractor.core.train.training import UNET_LOSSES, TrainingOptions  # noqa: E402
 from scripts.training_data import ALL, DATA, DRONE, EVALUATION_IMAGES, HELD_OUT_CITIES, sources  # noqa: E402
 
 SEGMENTATION_NETWORKS = [name for name, a in ARCHITECTURES.items() if a.task == SEGMENTATION]
@@ -130,7 +131,7 @@ def speed(model: Path, folder: Path, repeats: int = 5) -> dict:
     try:
         import onnxruntime
 
-        from building_extractor.core.models.onnx_model import export_model_file
+        from building_extractor.core.models.export import export_model_file
     except ImportError:
         onnxruntime = None
     if onnxruntime is not None:

@@ -17,10 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from building_extractor.core.models.choices import ARCHITECTURES, ENCODERS  # noqa: E402
+from building_extractor.core.models.export import export_model_file  # noqa: E402
 from building_extractor.core.models.model_file import shipped_model_path, update_config  # noqa: E402
-from building_extractor.core.models.onnx_model import export_model_file  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
-from building_extractor.core.train.training import UNET_LOSSES, TrainingOptions, make_trainer  # noqa: E402
+from building_extractor.core.train.trainers import make_trainer  # noqa: E402
+from building_extractor.core.train.training import UNET_LOSSES, TrainingOptions  # noqa: E402
 from scripts.training_data import ALL, DRONE, attribution, sources  # noqa: E402
 
 DESCRIPTION = ("Default building model of building_extractor: U-Net with an ImageNet-initialised EfficientNet-Lite0 "

@@ -17,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 from building_extractor.core.models.model_file import update_config  # noqa: E402
 from building_extractor.core.progress import SilentProgress  # noqa: E402
-from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer  # noqa: E402
+from building_extractor.core.train.trainers import make_trainer  # noqa: E402
+from building_extractor.core.train.training import TrainingOptions, TrainingSource  # noqa: E402
 
 DUBAI_CLASSES = [
     {"name": "building", "value": 1, "color": "#3c1098"},

@@ -51,7 +51,7 @@ def use_bright_roof_model(monkeypatch: Any, tmp_path: Path, gsd_m: float = 0.3, 
                           overlap: int = 16) -> str:
     """Patch the pipeline's model loader to return :class:`BrightRoofNet`; returns a fake model path."""
     from building_extractor.core.extract import pipeline
-    from building_extractor.core.models.model_file import ModelConfig
+    from building_extractor.core.models.config import ModelConfig
 
     config = ModelConfig(gsd_m=gsd_m, tile_size=tile, overlap=overlap, threshold=0.75, name="bright-roof")
     monkeypatch.setattr(pipeline, "load_cached_model", lambda path, *_: (config, BrightRoofNet.build()))

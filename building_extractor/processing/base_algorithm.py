@@ -34,8 +34,8 @@ from qgis.PyQt.QtGui import QIcon
 from ..core.dependencies import INSTALLER_ALGORITHM, install_hint, missing_for
 from ..core.errors import BuildingExtractorError
 from ..core.models.backends import BACKENDS
+from ..core.models.config import printable
 from ..core.models.devices import available_devices
-from ..core.models.model_file import printable
 from ..core.models.torch_cache import leaves_tempdir_clean
 from .help_texts import HELP_TEXTS
 from .outputs import collision, file_key, publish_staged

@@ -35,8 +35,8 @@ class ExportModel(BaseAlgorithm):
 
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         self.checkDependencies()
+        from ..core.models.export import export_model_file
         from ..core.models.model_file import read_config
-        from ..core.models.onnx_model import export_model_file
 
         source = self.parameterAsFile(parameters, self.INPUT, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)

@@ -223,7 +223,7 @@ class TrainModel(BaseAlgorithm):
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         self.checkDependencies()
         from ..core.models.model_file import read_config
-        from ..core.train.training import make_trainer
+        from ..core.train.trainers import make_trainer
         from ..core.train.training_report import write_training_report
 
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
@@ -288,7 +288,7 @@ class TrainModel(BaseAlgorithm):
     def _export_onnx(self, model_path: str, feedback: Any) -> str | None:
         """The ONNX twin of the trained model (onnxruntime runs it); None, with a warning, without onnx."""
         from ..core.dependencies import missing_packages
-        from ..core.models.onnx_model import export_model_file
+        from ..core.models.export import export_model_file
 
         if missing_packages({"onnx": "onnx"}):
             feedback.pushWarning(self.tr("The ONNX copy of the model was not written: the onnx package is missing "

@@ -8,16 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from building_extractor.core.io.labels import IGNORE
 from building_extractor.core.models.choices import ARCHITECTURES, ENCODERS, SEGMENTATION
-from building_extractor.core.models.model_file import ModelConfig, read_config
-from building_extractor.core.train.training import (
-    IGNORE,
-    UNET_LOSSES,
-    TrainingOptions,
-    TrainingSource,
-    make_trainer,
-    unet_loss,
-)
+from building_extractor.core.models.config import ModelConfig
+from building_extractor.core.models.model_file import read_config
+from building_extractor.core.train.trainers import make_trainer
+from building_extractor.core.train.training import UNET_LOSSES, TrainingOptions, TrainingSource, unet_loss
 
 torch = pytest.importorskip("torch")
 SEGMENTATION_NETWORKS = [name for name, a in ARCHITECTURES.items() if a.task == SEGMENTATION]

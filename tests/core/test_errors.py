@@ -29,7 +29,8 @@ from building_extractor.core.errors import (
 from building_extractor.core.extract import pipeline
 from building_extractor.core.extract.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
 from building_extractor.core.extract.stitching import ProbabilityWriter
-from building_extractor.core.models.model_file import CONFIG_KEY, ModelConfig, save_model_file
+from building_extractor.core.models.config import CONFIG_KEY, ModelConfig
+from building_extractor.core.models.model_file import save_model_file
 from building_extractor.core.progress import SilentProgress
 from building_extractor.core.vector.vectorize import PostProcessOptions
 from tests.synthetic import BrightRoofNet, scene_with_roofs, use_bright_roof_model, write_raster

@@ -56,7 +56,8 @@ def scene(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def height_model(scene) -> str:
-    from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer
+    from building_extractor.core.train.trainers import make_trainer
+    from building_extractor.core.train.training import TrainingOptions, TrainingSource
 
     options = TrainingOptions(gsd_m=1.0, chip_size=64, block_size=64, batch_size=4, epochs=8, steps_per_epoch=8,
                               learning_rate=1e-2, pretrained=False, decoder_channels=[16, 16, 16, 16, 16],

@@ -14,7 +14,8 @@ import struct
 import pytest
 
 from building_extractor.core.errors import ModelFileError
-from building_extractor.core.models.model_file import CONFIG_KEY, ModelConfig, escaped, read_config, save_model_file
+from building_extractor.core.models.config import CONFIG_KEY, ModelConfig, escaped
+from building_extractor.core.models.model_file import read_config, save_model_file
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies

@@ -12,7 +12,7 @@ from osgeo import gdal
 from building_extractor.core.errors import InputRasterError
 from building_extractor.core.extract.inference import value_scale
 from building_extractor.core.io.raster_source import RasterSource
-from building_extractor.core.models.model_file import ModelConfig
+from building_extractor.core.models.config import ModelConfig
 from tests.synthetic import scene_with_roofs, write_raster
 
 NATIVE_INT8 = hasattr(gdal, "GDT_Int8")  # GDAL 3.7+ (QGIS 3.40 on Debian 13); before, Byte + PIXELTYPE=SIGNEDBYTE

@@ -50,7 +50,8 @@ def scene(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def trained(scene) -> str:
-    from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer
+    from building_extractor.core.train.trainers import make_trainer
+    from building_extractor.core.train.training import TrainingOptions, TrainingSource
 
     options = TrainingOptions(gsd_m=1.0, chip_size=64, block_size=64, batch_size=4, epochs=10, steps_per_epoch=10,
                               learning_rate=1e-2, pretrained=False, decoder_channels=[16, 16, 16, 16, 16],
@@ -125,7 +126,8 @@ def test_building_model_refuses_a_landcover_output(scene, tmp_path) -> None:
 
 
 def test_class_values_must_be_distinct_and_in_range(scene, tmp_path) -> None:
-    from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer
+    from building_extractor.core.train.trainers import make_trainer
+    from building_extractor.core.train.training import TrainingOptions, TrainingSource
 
     source = TrainingSource(scene["image"], class_raster=scene["classes"])
     bad = [{"name": "a", "value": 1}, {"name": "b", "value": 1}]

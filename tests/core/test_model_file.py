@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from building_extractor.core.errors import ModelFileError
+from building_extractor.core.models.config import ModelConfig
 from building_extractor.core.models.model_file import (
-    ModelConfig,
     average_model_files,
     load_model_file,
     read_config,

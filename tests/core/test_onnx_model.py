@@ -12,8 +12,10 @@ import pytest
 
 from building_extractor.core.errors import ModelFileError
 from building_extractor.core.models.choices import ARCHITECTURES, ENCODERS
-from building_extractor.core.models.model_file import ModelConfig, read_config, save_model_file
-from building_extractor.core.models.onnx_model import DEEPNESS_KEYS, read_metadata_props
+from building_extractor.core.models.config import ModelConfig
+from building_extractor.core.models.export import DEEPNESS_KEYS
+from building_extractor.core.models.model_file import read_config, save_model_file
+from building_extractor.core.models.onnx_model import read_metadata_props
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
@@ -131,8 +133,8 @@ def test_every_architecture_train_model_offers_exports(tmp_path, shared_data, ar
     """Random-weight networks: exported from safetensors, at another tile size than exported, they give torch's
     output."""
     from building_extractor.core.models.builders import build_model, load_model
+    from building_extractor.core.models.export import export_model_file
     from building_extractor.core.models.maskrcnn import detect, maskrcnn_config
-    from building_extractor.core.models.onnx_model import export_model_file
 
     make = maskrcnn_config if architecture == "maskrcnn" else ModelConfig
     widths = [16] * (1 if architecture == "maskrcnn" else 5)
@@ -159,7 +161,7 @@ def test_every_architecture_train_model_offers_exports(tmp_path, shared_data, ar
 
 
 def test_export_refuses_to_overwrite_its_input(tmp_path) -> None:
-    from building_extractor.core.models.onnx_model import export_model_file
+    from building_extractor.core.models.export import export_model_file
 
     with pytest.raises(ModelFileError, match="already an ONNX"):
         export_model_file(MODELS / "default_unet.onnx", tmp_path / "x.onnx")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from building_extractor.core.errors import BuildingExtractorError, Cancelled
+from building_extractor.core.io.labels import IGNORE
 from building_extractor.core.models.model_file import read_config
 from building_extractor.core.progress import SilentProgress
 from building_extractor.core.train.training import (
-    IGNORE,
     Trainer,
     TrainingOptions,
     TrainingSource,
@@ -241,7 +241,7 @@ def test_mask_rcnn_training_loss_falls_and_model_finds_instances(kampala, tmp_pa
     from building_extractor.core.models.builders import load_model
     from building_extractor.core.models.maskrcnn import detect
     from building_extractor.core.train.instance_training import InstanceTrainer
-    from building_extractor.core.train.training import make_trainer
+    from building_extractor.core.train.trainers import make_trainer
     from building_extractor.core.train.training_report import write_training_report
 
     output = tmp_path / "instances.safetensors"
@@ -296,7 +296,7 @@ def test_source_shares_of_chips_and_mask_derived_labels_stay_out_of_validation_a
     trainer = Trainer([kampala["train"], merged], tiny_options(chip_size=64, block_size=64, chip_pool=0),
                       str(tmp_path / "m.safetensors"))
     trainer.config = None
-    from building_extractor.core.models.model_file import ModelConfig
+    from building_extractor.core.models.config import ModelConfig
 
     places, _ = trainer._open_places(ModelConfig(gsd_m=0.6), np.full(3, 0.5, np.float32))
     assert places[0].val_blocks and not places[1].val_blocks

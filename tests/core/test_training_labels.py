@@ -10,7 +10,8 @@ import pytest
 
 from building_extractor.core.errors import BuildingExtractorError
 from building_extractor.core.progress import SilentProgress
-from building_extractor.core.train.training import TrainingSource, make_trainer
+from building_extractor.core.train.trainers import make_trainer
+from building_extractor.core.train.training import TrainingSource
 from tests.core.test_training import tiny_options
 from tests.synthetic import scene_with_roofs, write_raster
 

@@ -50,7 +50,7 @@ class Recorder(QgsProcessingFeedback):
 @pytest.fixture
 def loads(monkeypatch) -> list[str]:
     """Use the bright-roof model; the list records every model load (empty: the run never started)."""
-    from building_extractor.core.models.model_file import ModelConfig
+    from building_extractor.core.models.config import ModelConfig
 
     calls: list[str] = []
     config = ModelConfig(tile_size=64, overlap=16, threshold=0.75, name="bright-roof")
@@ -118,7 +118,8 @@ def test_torch_checkpoints_are_refused_by_the_parameter_check(provider, loads, r
 
 
 def test_missing_and_foreign_model_files(provider, loads, raster, tmp_path) -> None:
-    from building_extractor.core.models.model_file import ModelConfig, save_model_file
+    from building_extractor.core.models.config import ModelConfig
+    from building_extractor.core.models.model_file import save_model_file
 
     with pytest.raises(QgsProcessingException, match="MODEL: Model file .* does not exist"):
         run({"INPUT": str(raster), "MODEL": str(tmp_path / "gone.safetensors"), "OUTPUT": "TEMPORARY_OUTPUT"})

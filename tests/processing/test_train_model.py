@@ -21,7 +21,8 @@ def _crop(source: Path, target: Path, col: int, row: int, size: int = 512) -> st
 def data(shared_data: Path, tmp_path_factory) -> dict[str, str]:
     """512 px Kampala crops (76 m) and a tiny U-Net to start from (16-channel decoder, random weights)."""
     from building_extractor.core.models.builders import build_model
-    from building_extractor.core.models.model_file import ModelConfig, save_model_file
+    from building_extractor.core.models.config import ModelConfig
+    from building_extractor.core.models.model_file import save_model_file
 
     folder = tmp_path_factory.mktemp("train_model")
     image = shared_data / "kampala" / "image_1.tif"

@@ -17,7 +17,7 @@ from ..errors import BuildingExtractorError, Cancelled, DeviceError, OutputError
 from ..io.area import ProcessingArea, keep_touching
 from ..io.raster_source import RasterSource
 from ..memory import release_free_memory
-from ..models.model_file import ModelConfig
+from ..models.config import ModelConfig
 from ..progress import Progress
 from .stitching import LandCoverWriter, ProbabilityWriter, StripAccumulator
 from .tiling import (

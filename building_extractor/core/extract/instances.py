@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import BuildingExtractorError
 from ..io.area import AreaSpec, ProcessingArea, keep_touching
+from ..models.config import ModelConfig
 from ..models.maskrcnn import detect, paste_mask
-from ..models.model_file import ModelConfig
 from ..progress import Progress, SilentProgress
 from ..vector.vectorize import PostProcessOptions, clean_polygon, output_transformer, polygonize_array
 from .inference import Predictor

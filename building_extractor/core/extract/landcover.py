@@ -23,10 +23,10 @@ from ..errors import BuildingExtractorError, Cancelled, InputRasterError, Output
 from ..evaluate.landcover_metrics import confusion_matrix, landcover_scores
 from ..gdal_scope import gdal_exceptions
 from ..io.aligned_raster import AlignedRaster
+from ..io.labels import IGNORE, class_lookup
 from ..io.raster_source import ProcessingGrid
-from ..models.model_file import ModelConfig
+from ..models.config import DEFAULT_COLORS, ModelConfig
 from ..progress import Progress, SilentProgress
-from ..train.training import IGNORE
 
 CLASSES_KEY = "BUILDING_EXTRACTOR_CLASSES"  # band metadata: the classes as JSON
 ROWS_PER_READ = 512  # rows of the reference raster scored at a time (bounded memory on any raster)
@@ -41,7 +41,6 @@ class LandCoverClass:
 
 def model_classes(config: ModelConfig) -> list[LandCoverClass]:
     """The classes of a land cover model, with their raster values and colours."""
-    from ..train.landcover_training import DEFAULT_COLORS
 
     colors = config.class_colors or [DEFAULT_COLORS[i % len(DEFAULT_COLORS)] for i in range(len(config.classes))]
     return [LandCoverClass(config.class_value(i), name, colors[i]) for i, name in enumerate(config.classes)]
@@ -190,7 +189,6 @@ def evaluate_landcover(predicted: str, reference: str, classes: list[LandCoverCl
     """Scores of a classified raster against a reference class raster (its grid; the prediction is aligned on it
     by nearest neighbour). Pixels the reference leaves unknown (nodata, or a value that is no class) are not
     scored; reference pixels the prediction leaves empty are counted apart (``unclassified_pixels``)."""
-    from ..train.landcover_training import class_lookup
 
     progress = progress or SilentProgress()
     if len(classes) < 2:

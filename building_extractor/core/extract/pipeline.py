@@ -19,7 +19,7 @@ from ..io.area import AreaSpec, ProcessingArea
 from ..io.extra_inputs import with_extra_inputs
 from ..io.raster_source import RasterSource
 from ..models.backends import open_model
-from ..models.model_file import ModelConfig
+from ..models.config import ModelConfig
 from ..progress import Progress, SilentProgress, check_canceled
 from ..vector.vectorize import Building, PostProcessOptions, iter_buildings, mask_iou, polygonize_mask
 from .inference import predict_to_rasters

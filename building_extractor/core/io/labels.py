@@ -8,6 +8,9 @@ import numpy as np
 
 from ..errors import BuildingExtractorError
 
+#: Label value of pixels that are no class (unknown, nodata): training and scoring skip them.
+IGNORE = 255
+
 
 def read_polygons(path: str, dst_crs_wkt: str, bounds: tuple[float, float, float, float] | None = None,
                   layer: str | int | None = None, skipped: list[str] | None = None) -> list[Any]:
@@ -68,3 +71,11 @@ def rasterize_ids(polygons: list[Any], transform: Any, shape: tuple[int, int]) -
         return np.zeros(shape, np.int32)
     return rasterize(((p, i) for i, p in enumerate(polygons, 1)), out_shape=shape, transform=transform, fill=0,
                      dtype="int32")
+
+
+def class_lookup(values: list[int]) -> np.ndarray:
+    """256-entry table from a raster value to its class index (IGNORE for values that are no class)."""
+    lookup = np.full(256, IGNORE, np.uint8)
+    for index, value in enumerate(values):
+        lookup[int(value)] = index
+    return lookup

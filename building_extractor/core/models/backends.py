@@ -24,7 +24,8 @@ import numpy as np
 from ..errors import DeviceError, ModelFileError
 from ..progress import Progress
 from .choices import SEGMENTATION, task_of
-from .model_file import ModelConfig, read_config
+from .config import ModelConfig
+from .model_file import read_config
 from .onnx_model import is_onnx_path, onnx_path_for
 
 BACKENDS = ("auto", "onnxruntime", "torch")

@@ -12,16 +12,11 @@ import importlib
 from typing import Any
 
 from ..errors import DeviceError, ModelFileError
-from .choices import ARCHITECTURES, ENCODERS, extract_algorithm, task_label, task_of
-from .model_file import ModelConfig, load_model_file, read_config, tensor_shapes
+from .choices import ARCHITECTURES, ENCODERS, check_encoder, extract_algorithm, task_label, task_of
+from .config import ModelConfig
+from .model_file import load_model_file, read_config, tensor_shapes
 
 PRETRAINED_ENCODERS = tuple(name for name, encoder in ENCODERS.items() if encoder.imagenet_package)
-
-
-def check_encoder(name: str) -> None:
-    """Raise a message listing the valid encoders when ``name`` is not one of them."""
-    if name not in ENCODERS:
-        raise ModelFileError(f"Unknown encoder {name!r}; choose one of: {', '.join(ENCODERS)}.")
 
 
 def _multiple_of_32(channels: int) -> int:

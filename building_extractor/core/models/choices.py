@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ModelFileError
+
 SEGMENTATION = "segmentation"  # a building probability per pixel: extract_buildings_unet
 INSTANCES = "instances"  # one mask per building: extract_buildings_maskrcnn
 
@@ -66,3 +68,9 @@ def extract_algorithm(architecture: str) -> str:
     """The extraction algorithm that runs ``architecture``'s models."""
     entry = ARCHITECTURES.get(architecture)
     return entry.extract_algorithm if entry else f"extract_buildings_{architecture}"
+
+
+def check_encoder(name: str) -> None:
+    """Raise a message listing the valid encoders when ``name`` is not one of them."""
+    if name not in ENCODERS:
+        raise ModelFileError(f"Unknown encoder {name!r}; choose one of: {', '.join(ENCODERS)}.")

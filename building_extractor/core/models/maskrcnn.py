@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .model_file import ModelConfig
+from .choices import check_encoder
+from .config import ModelConfig
 
 # Anchor sizes per pyramid level (strides 4, 8, 16, 32, 64): 16-256 px, 5-77 m at the default 0.3 m GSD.
 ANCHOR_SIZES = ((16,), (32,), (64,), (128,), (256,))
@@ -60,8 +61,6 @@ def build_maskrcnn(config: ModelConfig) -> Any:
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
     from torchvision.models.detection.transform import GeneralizedRCNNTransform
-
-    from .builders import check_encoder
 
     check_encoder(config.encoder)
     channels = int(config.decoder_channels[0]) if config.decoder_channels else 128

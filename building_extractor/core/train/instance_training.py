@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import BuildingExtractorError, Cancelled
+from ..models.config import ModelConfig
 from ..models.maskrcnn import detect, instance_targets, load_encoder_state, maskrcnn_config, paste_mask
-from ..models.model_file import ModelConfig, load_model_file, read_config
+from ..models.model_file import load_model_file, read_config
 from .training import Trainer
 
 MATCH_IOU = 0.5  # SpaceNet rule: a detection matches a reference building at IoU >= 0.5

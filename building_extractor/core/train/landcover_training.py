@@ -16,11 +16,10 @@ import numpy as np
 from ..errors import BuildingExtractorError
 from ..evaluate.landcover_metrics import confusion_matrix, landcover_scores
 from ..io.aligned_raster import AlignedRaster
-from ..io.labels import read_polygons
+from ..io.labels import IGNORE, class_lookup, read_polygons
 from ..io.raster_source import RasterSource
-from ..models.model_file import ModelConfig
+from ..models.config import DEFAULT_COLORS, ModelConfig
 from .training import (
-    IGNORE,
     UNET_OVERLAP,
     UNET_TILE_SIZE,
     Trainer,
@@ -31,17 +30,6 @@ from .training import (
     input_fields,
     with_inputs,
 )
-
-# Colours of the Dubai data set's classes (Humans in the Loop), used when a class names none.
-DEFAULT_COLORS = ("#3c1098", "#8429f6", "#6ec1e4", "#fedd3a", "#e2a929", "#9b9b9b", "#e31a1c", "#33a02c")
-
-
-def class_lookup(values: list[int]) -> np.ndarray:
-    """256-entry table from a raster value to its class index (IGNORE for values that are no class)."""
-    lookup = np.full(256, IGNORE, np.uint8)
-    for index, value in enumerate(values):
-        lookup[int(value)] = index
-    return lookup
 
 
 def check_classes(classes: list[dict[str, Any]]) -> None:

@@ -15,16 +15,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import BuildingExtractorError, Cancelled
-from ..io.labels import rasterize_ids, rasterize_window, read_polygons
+from ..io.labels import IGNORE, rasterize_ids, rasterize_window, read_polygons
 from ..io.raster_source import RasterSource
 from ..models.builders import resolve_device
 from ..models.choices import ARCHITECTURES, task_of
-from ..models.model_file import ModelConfig, save_model_file
+from ..models.config import ModelConfig
+from ..models.model_file import save_model_file
 from ..progress import Progress, SilentProgress
 from ..vector.spatial_index import SpatialIndex
 from ..vector.split import tune_split
 
-IGNORE = 255
 # Inference defaults written into new U-Net model files. The overlap is what keeps the result independent of the
 # tile size: every pixel is taken from a tile in which it has >= 64 px of context (tiling.context_margin); 1024 px
 # tiles keep the recomputed overlap at 1.40x the raster (512 px tiles would need 2.1x; BENCHMARKS.md, session 3).
@@ -780,19 +780,6 @@ def tune_threshold(prob: np.ndarray, label: np.ndarray) -> tuple[float, float]:
         if iou > best[1] + 1e-6:
             best = (round(float(threshold), 2), iou)
     return best
-
-
-def make_trainer(sources: list[TrainingSource], options: TrainingOptions, output: str, **kwargs: Any) -> Trainer:
-    """A trainer for ``options.architecture`` (U-Net or Mask R-CNN); keyword arguments as :class:`Trainer`."""
-    if options.architecture == "maskrcnn":
-        from .instance_training import InstanceTrainer
-
-        return InstanceTrainer(sources, options, output, **kwargs)
-    if options.classes:
-        from .landcover_training import LandCoverTrainer
-
-        return LandCoverTrainer(sources, options, output, **kwargs)
-    return Trainer(sources, options, output, **kwargs)
 
 
 def _versions() -> dict[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import OutputError
 from ..evaluate.report import Section, Table, write_html
-from ..models.model_file import ModelConfig
+from ..models.config import ModelConfig
 from .training import UNET_LOSSES
 
 MODEL_FIELDS = ("architecture", "encoder", "decoder_channels", "bands", "input_scale", "mean", "std", "gsd_m",
