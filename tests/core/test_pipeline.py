@@ -147,7 +147,7 @@ def test_pixel_aligned_mask_matches_gdal_rasterize_for_polygonized_blobs() -> No
     from rasterio.features import geometry_mask
     from shapely.geometry import Polygon
 
-    from building_extractor.core.vector.vectorize import pixel_aligned_mask
+    from building_extractor.core.vector.vectorize import pixel_aligned_mask, polygon_rings
 
     rng = np.random.default_rng(3)
     mask = (rng.random((40, 50)) < 0.55).astype(np.uint8)
@@ -162,11 +162,15 @@ def test_pixel_aligned_mask_matches_gdal_rasterize_for_polygonized_blobs() -> No
     assert len(blobs) > 20 and any(b.interiors for b in blobs)
     window = transform * Affine.translation(3, 2)  # a window offset into the raster, cutting some blobs
     for blob in blobs:
-        ours = pixel_aligned_mask(blob, ~window, (30, 40))
+        rings = polygon_rings(blob)  # read from the WKB: the same coordinates and bounds as Shapely's
+        shapely_rings = [list(map(list, ring.coords)) for ring in (blob.exterior, *blob.interiors)]
+        assert [ring.tolist() for ring in rings] == shapely_rings
+        assert (*rings[0].min(axis=0), *rings[0].max(axis=0)) == blob.bounds
+        ours = pixel_aligned_mask(rings, ~window, (30, 40))
         assert ours is not None
         assert np.array_equal(ours, ~geometry_mask([blob], (30, 40), window)), blob.wkt
     slanted = Polygon([(500_001, 3_999_995), (500_004, 3_999_996), (500_002, 3_999_999)])
-    assert pixel_aligned_mask(slanted, ~window, (30, 40)) is None
+    assert pixel_aligned_mask(polygon_rings(slanted), ~window, (30, 40)) is None
 
 
 def test_worker_processes_give_the_same_buildings_in_the_same_order(tmp_path, monkeypatch) -> None:
