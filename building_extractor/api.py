@@ -47,7 +47,8 @@ def core_options(architecture: str, model: str | None = None, resolution: float 
                  tile_size: int | None = None, overlap: float | None = None, threshold: float | None = None,
                  split_threshold: float | None = None, score_threshold: float | None = None,
                  mask_threshold: float | None = None, nms_iou: float | None = None, min_area: float = 4.0,
-                 simplify: float = 0.25, fill_holes: float = 4.0, regularize: str = "", tta: str = "none") -> Any:
+                 simplify: float = 0.25, fill_holes: float = 4.0, regularize: str = "", tta: str = "none",
+                 normalize: str = "none") -> Any:
     """The core options of one run (``ExtractionOptions`` or ``InstanceOptions``); ``model`` None: "" (the
     shipped default model, resolved where the extraction runs)."""
     from .core.vector.vectorize import PostProcessOptions
@@ -55,7 +56,8 @@ def core_options(architecture: str, model: str | None = None, resolution: float 
     post = PostProcessOptions(min_area_m2=min_area, simplify_m=simplify, fill_holes_m2=fill_holes,
                               regularize="" if regularize in ("", "none", None) else regularize)
     reading = dict(model_path=model or "", gsd_m=resolution, bands=list(bands) if bands else None, device=device,
-                   tile_size=tile_size, overlap=overlap, post=post, tta=tta)
+                   tile_size=tile_size, overlap=overlap, post=post, tta=tta,
+                   normalize=normalize)
     if architecture == "maskrcnn":
         from .core.extract.instances import InstanceOptions
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from .core.errors import BuildingExtractorError
+from .core.extract.normalize import NORMALIZATIONS
 from .core.extract.tta import TTA_MODES
 from .core.vector.regularize import MODES
 from .scale.partitions import DEFAULT_PARTITION_SIZE
@@ -45,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     model.add_argument("--overlap", type=float, help="tile overlap px, or a fraction below 1 (default: the model's)")
     model.add_argument("--tta", choices=tuple(TTA_MODES), default="none",
                        help="test-time augmentation: flips (4 passes) or d4 (8 passes); default none")
+    model.add_argument("--normalize", choices=tuple(NORMALIZATIONS), default="none",
+                       help="match: stretch hazy or faded images to the training imagery's range; default none")
     thresholds = p.add_argument_group("thresholds")
     thresholds.add_argument("--threshold", type=float, help="U-Net building probability (default: the model's)")
     thresholds.add_argument("--split-threshold", type=float, help="U-Net: split touching buildings at cores above "
@@ -117,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overlap=args.overlap, threshold=args.threshold, split_threshold=args.split_threshold,
             score_threshold=args.score_threshold, mask_threshold=args.mask_threshold, nms_iou=args.nms_iou,
             min_area=args.min_area, simplify=args.simplify, fill_holes=args.fill_holes, regularize=args.regularize,
-            tta=args.tta)
+            tta=args.tta, normalize=args.normalize)
     except BuildingExtractorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -132,6 +132,14 @@ Avec un modèle d'occupation du sol (plusieurs classes, p. ex. models/landcover_
       <translation>Chaque tuile passe aussi dans le modèle retournée (4 passes) ou retournée et tournée de 90° (8 passes) ; les réponses, remises en place, sont moyennées. Plus lent d’autant de passes.</translation>
     </message>
     <message>
+      <source>Normalize hazy imagery</source>
+      <translation>Normaliser les images voilées</translation>
+    </message>
+    <message>
+      <source>For hazy, faded or low-contrast images: one stretch of all bands (colours keep their balance) from the image's 2-98 % range to that of the shipped models' training imagery. Computed once from the whole image (its overviews when it has them).</source>
+      <translation>Pour les images voilées (brume), délavées ou peu contrastées : un même étirement de toutes les bandes (les couleurs gardent leur équilibre) de la plage 2-98 % de l’image vers celle des images d’entraînement des modèles fournis. Calculé une fois sur toute l’image (sur ses aperçus quand elle en a).</translation>
+    </message>
+    <message>
       <source>Building threshold</source>
       <translation>Seuil bâtiment</translation>
     </message>

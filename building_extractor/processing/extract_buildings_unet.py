@@ -35,6 +35,7 @@ from qgis.core import (
 )
 
 from ..core.errors import BuildingExtractorError
+from ..core.extract.normalize import NORMALIZATIONS
 from ..core.extract.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
 from ..core.extract.tta import TTA_LABELS, TTA_MODES
 from ..core.io.area import AreaSpec
@@ -89,7 +90,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
     SPLIT_THRESHOLD = "SPLIT_THRESHOLD"
     MIN_AREA, SIMPLIFY, FILL_HOLES, REGULARIZE = "MIN_AREA", "SIMPLIFY", "FILL_HOLES", "REGULARIZE"
     OUTPUT, OUTPUT_PROBABILITY = "OUTPUT", "OUTPUT_PROBABILITY"
-    EXTENT, MAX_AREA_KM2, TTA, AREA = "EXTENT", "MAX_AREA_KM2", "TTA", "AREA"
+    EXTENT, MAX_AREA_KM2, TTA, AREA, NORMALIZE = "EXTENT", "MAX_AREA_KM2", "TTA", "AREA", "NORMALIZE"
     OUTPUT_LANDCOVER, OUTPUT_LANDCOVER_POLYGONS = "OUTPUT_LANDCOVER", "OUTPUT_LANDCOVER_POLYGONS"
     DASK_SCHEDULER = "DASK_SCHEDULER"
     HEIGHT, DTM = "HEIGHT", "DTM"
@@ -140,8 +141,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             "buildings.")
 
     def _add_reading_parameters(self) -> None:
-        """INPUT, EXTENT, BANDS, MODEL, RESOLUTION, DEVICE, BACKEND, BATCH_SIZE, TILE_SIZE, OVERLAP (shared by both
-        models)."""
+        """INPUT, EXTENT, BANDS, MODEL, RESOLUTION, DEVICE, BACKEND, BATCH_SIZE, TILE_SIZE, OVERLAP, TTA, NORMALIZE
+        (shared by both models)."""
         number = QgsProcessingParameterNumber
         self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Image")),
                  "An RGB aerial, drone or satellite image: any raster layer QGIS shows, also XYZ and WMS/WMTS "
@@ -178,6 +179,12 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                                             options=[self.tr(label) for label in TTA_LABELS.values()], defaultValue=0),
                  "Each tile also goes through the model flipped (4 passes) or flipped and turned by 90° (8 passes); "
                  "the answers, turned back, are averaged. Slower by the number of passes.", advanced=True)
+        self.add(QgsProcessingParameterEnum(self.NORMALIZE, self.tr("Normalize hazy imagery"),
+                                            options=[self.tr(label) for label in NORMALIZATIONS.values()],
+                                            defaultValue=0),
+                 "For hazy, faded or low-contrast images: one stretch of all bands (colours keep their balance) from "
+                 "the image's 2-98 % range to that of the shipped models' training imagery. Computed once from the "
+                 "whole image (its overviews when it has them).", advanced=True)
 
     def _add_polygon_parameters(self) -> None:
         """MIN_AREA and SIMPLIFY."""
@@ -499,6 +506,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             tile_size=self._model_number(parameters, self.TILE_SIZE, context, integer=True),
             overlap=self._model_number(parameters, self.OVERLAP, context),
             tta=list(TTA_MODES)[self.parameterAsEnum(parameters, self.TTA, context)],
+            normalize=list(NORMALIZATIONS)[self.parameterAsEnum(parameters, self.NORMALIZE, context)],
             area=self._area(parameters, context),
         )
 

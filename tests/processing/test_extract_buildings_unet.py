@@ -72,23 +72,27 @@ def test_pickle_model_is_refused_before_anything_runs(provider, tmp_path) -> Non
 
 
 @pytest.mark.parametrize("algorithm", ["extract_buildings_unet", "extract_buildings_maskrcnn"])
-def test_tta_option_reaches_the_core(provider, tmp_path, algorithm, monkeypatch) -> None:
-    """TTA's option index maps onto core.extract.tta.TTA_MODES; the core receives it (stubbed after the options)."""
+@pytest.mark.parametrize("parameter", ["TTA", "NORMALIZE"])
+def test_enum_options_reach_the_core(provider, tmp_path, algorithm, parameter, monkeypatch) -> None:
+    """TTA's and NORMALIZE's option indexes map onto core.extract.tta.TTA_MODES and
+    core.extract.normalize.NORMALIZATIONS; the core receives them (stubbed after the options)."""
     import processing
 
+    from building_extractor.core.extract.normalize import NORMALIZATIONS
     from building_extractor.core.extract.tta import TTA_MODES
     from building_extractor.processing import extract_buildings_maskrcnn, extract_buildings_unet
 
+    modes = list(TTA_MODES if parameter == "TTA" else NORMALIZATIONS)
     seen = []
 
     def stop(raster, options, *rest):
-        seen.append(options.tta)
+        seen.append(getattr(options, parameter.lower()))
         raise QgsProcessingException("stopped after the options")
 
     module = extract_buildings_unet if algorithm.endswith("unet") else extract_buildings_maskrcnn
     monkeypatch.setattr(module, "extract_buildings" if algorithm.endswith("unet") else "extract_instances", stop)
-    for index in range(len(TTA_MODES)):
+    for index in range(len(modes)):
         with pytest.raises(QgsProcessingException, match="stopped after the options"):
             processing.run(f"building_extractor:{algorithm}",
-                           {"INPUT": str(SAMPLE), "TTA": index, "OUTPUT": str(tmp_path / "x.gpkg")})
-    assert seen == list(TTA_MODES)
+                           {"INPUT": str(SAMPLE), parameter: index, "OUTPUT": str(tmp_path / "x.gpkg")})
+    assert seen == modes

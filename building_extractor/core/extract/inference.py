@@ -19,6 +19,7 @@ from ..io.raster_source import RasterSource
 from ..memory import release_free_memory
 from ..models.config import ModelConfig
 from ..progress import Progress
+from .normalize import band_percentiles, check_normalization, match_training_range, training_range
 from .stitching import LandCoverWriter, ProbabilityWriter, StripAccumulator
 from .tiling import (
     Tile,
@@ -39,33 +40,34 @@ class TileBatch:
     valid: np.ndarray  # (n, tile rows, tile columns) bool
 
 
-def value_scale(source: RasterSource, config: ModelConfig, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
+def value_scale(source: RasterSource, config: ModelConfig, progress: Progress, normalize: str = "none"
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Per-band (offset, scale) mapping raster values onto the model's 0-``input_scale`` range.
 
     8-bit rasters are used as they are. Other data types are stretched from their 2-98 % percentiles,
-    estimated on a decimated read (GDAL uses overviews when the raster has them).
+    estimated on a decimated read (GDAL uses overviews when the raster has them). ``normalize="match"``
+    stretches any raster to the training imagery's range instead (:mod:`.normalize`).
     """
-    offset, scale = band_scale(source, config, progress)
+    offset, scale = band_scale(source, config, progress, normalize)
     extras = getattr(source, "extra_count", 0)  # extra inputs arrive in 0-255 units already (core.io.extra_inputs)
     return (np.concatenate([offset, np.zeros(extras, np.float32)]),
             np.concatenate([scale, np.full(extras, config.input_scale / 255.0, np.float32)]))
 
 
-def band_scale(source: RasterSource, config: ModelConfig, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
+def band_scale(source: RasterSource, config: ModelConfig, progress: Progress, normalize: str = "none"
+               ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`value_scale` of the image bands."""
     count = len(source.bands)
-    if source.dtype == np.uint8:
+    if check_normalization(normalize) == "none" and source.dtype == np.uint8:
         return np.zeros(count, np.float32), np.ones(count, np.float32)
     data = source.sample()
-    lows, highs = [], []
-    for band in data:
-        values = band.compressed()
-        if values.size == 0:
-            lows.append(0.0), highs.append(1.0)
-            continue
-        low, high = np.percentile(values, [2, 98])
-        lows.append(float(low)), highs.append(float(high if high > low else low + 1))
-    low, high = np.array(lows, np.float32), np.array(highs, np.float32)
+    low, high = band_percentiles(data)
+    if normalize == "match":
+        offset, scale, (image_low, image_high) = match_training_range(low, high, config.input_scale)
+        target_low, target_high = training_range()
+        progress.info(f"Normalisation: values {image_low:g}-{image_high:g} (2-98 % over all bands) stretched to "
+                      f"{target_low:.0f}-{target_high:.0f}, the training imagery's range.")
+        return offset, scale
     if data.count():  # an all-nodata raster is reported once, after inference
         progress.warning(
             f"The raster is {source.dtype} and the model expects 8-bit values: bands are stretched from their "
@@ -78,11 +80,12 @@ class TileReader:
     """Reads, pads and normalises tiles into batches on a background thread (overlaps I/O and inference)."""
 
     def __init__(self, source: RasterSource, config: ModelConfig, tile: int | TileShape, batch_size: int,
-                 tiles: list[Tile], progress: Progress, area: ProcessingArea | None = None) -> None:
+                 tiles: list[Tile], progress: Progress, area: ProcessingArea | None = None,
+                 normalize: str = "none") -> None:
         self.source, self.config, self.batch_size, self.area = source, config, batch_size, area
         self.tile = tile_shape(tile)
         self.tiles = tiles
-        self.offset, self.scale = value_scale(source, config, progress)
+        self.offset, self.scale = value_scale(source, config, progress, normalize)
         self.mean = np.asarray(config.mean, np.float32)[:, None, None]
         self.std = np.asarray(config.std, np.float32)[:, None, None]
         self.valid_pixels = 0  # counted while reading: an all-nodata raster gets a warning, not a crash
@@ -261,7 +264,7 @@ class LandCoverPredictor(Predictor):
 def predict_to_rasters(source: RasterSource, predict: Any, config: ModelConfig, tile: int,
                        overlap: int, batch_size: int, threshold: float, prob_path: str, mask_path: str,
                        progress: Progress, landcover_path: str | None = None,
-                       area: ProcessingArea | None = None) -> dict[str, float]:
+                       area: ProcessingArea | None = None, normalize: str = "none") -> dict[str, float]:
     """Predict every tile that touches ``area`` (all, without one), blend overlaps and write the probability
     (uint8) and mask GeoTIFFs.
 
@@ -302,7 +305,7 @@ def predict_to_rasters(source: RasterSource, predict: Any, config: ModelConfig, 
     except OSError as exc:
         raise temp_write_error(prob_path, exc) from exc
     accumulator = StripAccumulator(grid.width, grid.height, shape, writer, overlap, pad, channels)
-    reader = TileReader(source, config, shape, batch_size, tiles, progress, area)
+    reader = TileReader(source, config, shape, batch_size, tiles, progress, area, normalize)
     timings = {"read": 0.0, "infer": 0.0, "blend_write": 0.0}
     batches = reader.timed_stream(timings, progress)
     try:

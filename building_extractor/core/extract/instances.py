@@ -28,6 +28,7 @@ from ..models.maskrcnn import detect, paste_mask
 from ..progress import Progress, SilentProgress
 from ..vector.vectorize import PostProcessOptions, clean_polygon, output_transformer, polygonize_array
 from .inference import Predictor
+from .normalize import check_normalization
 from .tiling import Tile, check_tile_cost, make_tiles, resolve_overlap, tile_cost_message
 
 SAME_IN_OVERLAP = 0.5  # a cut fragment and a candidate are one building when, inside the part of the raster
@@ -53,6 +54,7 @@ class InstanceOptions:
     nms_iou: float | None = None
     post: PostProcessOptions = field(default_factory=PostProcessOptions)
     tta: str = "none"  # test-time augmentation: a key of core.extract.tta.TTA_MODES
+    normalize: str = "none"  # per-image value stretch: a key of core.extract.normalize.NORMALIZATIONS
     area: AreaSpec | None = None  # only tiles touching it are read and computed; outside it is nodata
 
 
@@ -347,6 +349,7 @@ def check_instance_options(options: InstanceOptions, config: ModelConfig, tile: 
             raise BuildingExtractorError(f"{name} must lie between 0 and 1; got {value}.")
     if options.batch_size < 1:
         raise BuildingExtractorError(f"BATCH_SIZE must be at least 1; got {options.batch_size}.")
+    check_normalization(options.normalize)
     if options.gsd_m is not None and not options.gsd_m >= 0:
         raise BuildingExtractorError(f"RESOLUTION must be 0 (native) or a positive size in metres per pixel; "
                                      f"got {options.gsd_m}.")
@@ -407,7 +410,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
                           "computed.")
             tiles = kept
         row_end = {row[-1]: (rows[i + 1][0].row if i + 1 < len(rows) else math.inf) for i, row in enumerate(rows)}
-        reader = TileReader(source, config, tile, options.batch_size, tiles, progress, area)
+        reader = TileReader(source, config, tile, options.batch_size, tiles, progress, area, options.normalize)
         resolver = InstanceResolver(nms_iou)
         post = _PostProcessor(options.post, grid, source.source_crs_wkt, source.footprint())
         timings = {"read": 0.0, "detect": 0.0, "merge": 0.0, "postprocess_write": 0.0}

@@ -23,6 +23,7 @@ from ..models.config import ModelConfig
 from ..progress import Progress, SilentProgress, check_canceled
 from ..vector.vectorize import Building, PostProcessOptions, iter_buildings, mask_iou, polygonize_mask
 from .inference import predict_to_rasters
+from .normalize import check_normalization
 from .stitching import threshold_byte
 from .tiling import resolve_overlap
 from .tta import TTA_LABELS
@@ -50,6 +51,7 @@ class ExtractionOptions:
     extra_rasters: dict[str, str] | None = None  # models with raster inputs: {"height": path} (core.io.extra_inputs)
     workdir: str | None = None
     tta: str = "none"  # test-time augmentation: a key of core.extract.tta.TTA_MODES
+    normalize: str = "none"  # per-image value stretch: a key of core.extract.normalize.NORMALIZATIONS
     area: AreaSpec | None = None  # only tiles touching it are read and computed; outside it is nodata
 
 
@@ -126,6 +128,7 @@ def check_options(options: ExtractionOptions, config: ModelConfig, tile: int, th
         raise BuildingExtractorError(f"THRESHOLD must lie between 0 and 1; got {threshold}.")
     if options.batch_size < 1:
         raise BuildingExtractorError(f"BATCH_SIZE must be at least 1; got {options.batch_size}.")
+    check_normalization(options.normalize)
     if options.gsd_m is not None and not options.gsd_m >= 0:
         raise BuildingExtractorError(
             f"RESOLUTION must be 0 (native) or a positive size in metres per pixel; got {options.gsd_m}."
@@ -219,7 +222,8 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
             landcover_path = os.path.join(workdir, "landcover.tif")
             area = ProcessingArea(options.area, grid) if options.area is not None else None
             run.timings.update(predict_to_rasters(source, runner, config, tile, overlap, options.batch_size,
-                                                  threshold, prob_path, mask_path, progress, landcover_path, area))
+                                                  threshold, prob_path, mask_path, progress, landcover_path, area,
+                                                  options.normalize))
             source_crs = source.source_crs_wkt
             clip = source.footprint()
         check_canceled(progress)
