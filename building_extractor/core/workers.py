@@ -55,9 +55,11 @@ _EXECUTABLE_USERS: list[Any] = []  # [executable before the first pool, one entr
 
 
 @contextmanager
-def process_pool(workers: int) -> Iterator[Any]:
+def process_pool(workers: int, initializer: Callable[[], None] | None = None, start: bool = False) -> Iterator[Any]:
     """A ``spawn`` ProcessPoolExecutor with ``workers`` processes, or None (one worker, or no interpreter found).
 
+    ``initializer`` runs in each process as it starts; ``start`` starts the processes now (they would start
+    with the first jobs), so that they start while this process does other work.
     The interpreter multiprocessing spawns with is process-wide; it is set for the pool's life and restored.
     """
     executable = python_executable() if workers > 1 else None
@@ -73,8 +75,11 @@ def process_pool(workers: int) -> Iterator[Any]:
             _EXECUTABLE_USERS.append(spawn.get_executable())
             spawn.set_executable(executable)
         _EXECUTABLE_USERS.append(executable)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer)
     try:
+        if start:  # a process is started for each job submitted while none is idle
+            for _ in range(workers):
+                pool.submit(os.getpid)
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -174,7 +174,8 @@ def test_pixel_aligned_mask_matches_gdal_rasterize_for_polygonized_blobs() -> No
 
 
 def test_worker_processes_give_the_same_buildings_in_the_same_order(tmp_path, monkeypatch) -> None:
-    """Post-processing in jobs of 8 blobs spread over 2 spawned processes equals doing it here."""
+    """Post-processing in jobs of 8 blobs spread over 2 spawned processes equals doing it here, also when the
+    processes were started before the mask was polygonized (large masks)."""
     from building_extractor.core.vector import vectorize
     from building_extractor.core.workers import WORKERS_VARIABLE
 
@@ -192,14 +193,17 @@ def test_worker_processes_give_the_same_buildings_in_the_same_order(tmp_path, mo
         warning = info
 
     results, logs = {}, {}
-    for workers in ("1", "2"):
-        monkeypatch.setenv(WORKERS_VARIABLE, workers)
+    for workers in ("1", "2", "2 started"):
+        monkeypatch.setenv(WORKERS_VARIABLE, workers[0])
+        # this 200 x 200 px mask counts as large: its workers are started before it is polygonized
+        monkeypatch.setattr(vectorize, "MIN_PIXELS_FOR_WORKERS", 0 if "started" in workers else 4_000_000)
         options = ExtractionOptions(model, gsd_m=0, post=PostProcessOptions(min_area_m2=1.0, simplify_m=0.0))
         logs[workers] = Recorder()
         logs[workers].messages = []
         results[workers] = [(b.id, b.wkb, b.confidence, b.area_m2)
                             for b in extract_buildings(str(path), options, logs[workers])]
     assert len(results["1"]) == 64
-    assert results["2"] == results["1"]
-    assert "Post-processing 64 blobs in 2 worker processes." in logs["2"].messages  # no fallback message:
-    assert not any("Worker processes failed" in message for message in logs["2"].messages)
+    for workers in ("2", "2 started"):
+        assert results[workers] == results["1"]
+        assert "Post-processing 64 blobs in 2 worker processes." in logs[workers].messages  # no fallback message:
+        assert not any("Worker processes failed" in message for message in logs[workers].messages)

@@ -21,7 +21,14 @@ from ..io.raster_source import RasterSource
 from ..models.backends import open_model
 from ..models.config import ModelConfig
 from ..progress import Progress, SilentProgress, check_canceled
-from ..vector.vectorize import Building, PostProcessOptions, iter_buildings, mask_iou, polygonize_mask
+from ..vector.vectorize import (
+    Building,
+    PostProcessOptions,
+    iter_buildings,
+    mask_iou,
+    polygonize_mask,
+    started_workers,
+)
 from .inference import predict_to_rasters
 from .normalize import check_normalization
 from .stitching import threshold_byte
@@ -230,6 +237,7 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
         progress.set_stage(1, STAGES[1])
         t0 = time.perf_counter()
         gpkg_path = os.path.join(workdir, "blobs.gpkg")
+        workers = cache.enter_context(started_workers(grid.width * grid.height))  # start while GDAL polygonizes
         try:
             count = polygonize_mask(mask_path, gpkg_path, progress)
         except (RuntimeError, OSError) as exc:  # GDAL errors on our own temporary files: space or I/O
@@ -240,7 +248,8 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
         check_canceled(progress)
         progress.set_stage(2, STAGES[2])
         t0 = time.perf_counter()
-        for building in iter_buildings(gpkg_path, prob_path, post, grid.crs_wkt, source_crs, progress, count, clip):
+        for building in iter_buildings(gpkg_path, prob_path, post, grid.crs_wkt, source_crs, progress, count, clip,
+                                       workers):
             run.building_count += 1
             yield building
         run.timings["postprocess_write"] = time.perf_counter() - t0

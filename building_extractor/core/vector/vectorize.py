@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -357,6 +358,9 @@ def output_transformer(grid_crs_wkt: str, output_crs_wkt: str) -> Callable[[Any]
 BLOBS_PER_JOB = 256
 #: Fewer blobs than this are post-processed in this process: starting worker processes costs about a second.
 MIN_BLOBS_FOR_WORKERS = 2000
+#: Masks of this many pixels or more get their worker processes started before GDAL polygonizes them, so the
+#: workers' start-up (about a second of CPU each) runs beside it instead of after it.
+MIN_PIXELS_FOR_WORKERS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -371,21 +375,44 @@ class PostJob:
     clip_wkb: bytes | None
 
 
+@contextmanager
+def started_workers(mask_pixels: int) -> Iterator[tuple[Any, int]]:
+    """(pool, processes) for :func:`iter_buildings`, started now for masks of ``MIN_PIXELS_FOR_WORKERS`` or more
+    (they import what post-processing needs while GDAL polygonizes the mask); (None, 1) for smaller masks."""
+    from ..workers import process_pool, worker_count
+
+    workers = 1 if mask_pixels < MIN_PIXELS_FOR_WORKERS else worker_count(small_job=False)
+    with process_pool(workers, initializer=import_post_processing, start=True) as pool:
+        yield (pool, workers) if pool is not None else (None, 1)
+
+
+def import_post_processing() -> None:
+    """What :func:`post_process_blobs` imports on its first call, imported as a worker process starts."""
+    import scipy.ndimage  # noqa: F401
+    import shapely.validation  # noqa: F401
+    from osgeo import gdal_array, ogr  # noqa: F401
+    from shapely import wkb  # noqa: F401
+
+
 def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, grid_crs_wkt: str,
-                   output_crs_wkt: str, progress: Progress, total: int, clip: Any = None) -> Iterator[Building]:
+                   output_crs_wkt: str, progress: Progress, total: int, clip: Any = None,
+                   workers: tuple[Any, int] = (None, 1)) -> Iterator[Building]:
     """Post-process polygonized blobs into :class:`Building` records, in blob order, numbered from 1.
 
-    Jobs of ``BLOBS_PER_JOB`` blobs run in worker processes (:mod:`.workers`) when there are many blobs, else
-    here; the output is the same either way. ``clip`` (grid CRS) trims buildings to the source raster's extent
-    after resampling.
+    Jobs of ``BLOBS_PER_JOB`` blobs run in worker processes (:mod:`.workers`): in ``workers`` (from
+    :func:`started_workers`) when there is more than one job, else in a pool of their own when there are many
+    blobs, else here; the output is the same either way. ``clip`` (grid CRS) trims buildings to the source
+    raster's extent after resampling.
     """
     from ..workers import ordered_map, process_pool, worker_count
 
     job = PostJob(gpkg_path, prob_path, options, grid_crs_wkt, output_crs_wkt, clip.wkb if clip is not None else None)
     ranges = [(job, first, min(first + BLOBS_PER_JOB, total + 1)) for first in range(1, total + 1, BLOBS_PER_JOB)]
-    workers = worker_count(small_job=total < MIN_BLOBS_FOR_WORKERS)
+    started, workers = workers
+    if started is None:
+        workers = worker_count(small_job=total < MIN_BLOBS_FOR_WORKERS)
     next_id = 1
-    with process_pool(workers) as pool:
+    with process_pool(workers) if started is None else nullcontext(started if len(ranges) > 1 else None) as pool:
         if pool is not None:
             progress.info(f"Post-processing {total} blobs in {workers} worker processes.")
         for done, buildings in enumerate(ordered_map(post_process_blobs, ranges, pool, 2 * workers, progress.warning)):
