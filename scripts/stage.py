@@ -157,7 +157,20 @@ def stage() -> bool:
     for folder in sorted((p for p in STAGE.rglob("*") if p.is_dir()), reverse=True):
         if folder.name not in SKIPPED_DIRS and not any(folder.iterdir()):
             folder.rmdir()
+    compile_bytecode()
     return changed
+
+
+def compile_bytecode() -> None:
+    """Write the staged modules' bytecode (__pycache__) where it is missing or older than the source.
+
+    QGIS writes it into a user's plugin folder on the first load. Where PYTHONDONTWRITEBYTECODE is set (CI,
+    containers, this project's shells) nothing is written, and every bin/qgis_process call compiled the
+    plugin's modules again: about 0.2 s of CPU. The zip leaves __pycache__ out (make_zip).
+    """
+    import compileall
+
+    compileall.compile_dir(str(STAGE), quiet=2)
 
 
 def version() -> str:
