@@ -3,7 +3,8 @@
 Validation by place: whole groups are held out. Group 3 is the validation group (early stopping, the scores
 stored in the model file); groups 1 and 4 are never seen in training or model selection and are the test groups
 that `make eval-landcover` scores. Training uses groups 5, 7 and 8. Resumable: rerun the same command after an
-interruption (checkpoints in build/train-landcover/).
+interruption (checkpoints in build/train-landcover/). --init-model fine-tunes an existing model (e.g. the committed one,
+with a lower --learning-rate) when the checkpoints of its run are gone.
 """
 
 from __future__ import annotations
@@ -56,12 +57,14 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--init-model", default=None,
+                        help="fine-tune this land cover model file (same classes) instead of starting from ImageNet")
     args = parser.parse_args()
     data = Path(args.data)
     options = TrainingOptions(gsd_m=1.0, epochs=args.epochs, steps_per_epoch=args.steps, chip_size=args.chip_size,
                               batch_size=args.batch, learning_rate=args.learning_rate, max_minutes=args.max_minutes,
                               patience=args.patience, threads=args.threads, device=args.device,
-                              classes=DUBAI_CLASSES, block_size=512)
+                              classes=DUBAI_CLASSES, block_size=512, init_model=args.init_model)
     trainer = make_trainer([group_source(data, g) for g in TRAIN_GROUPS], options, args.output,
                            validation=[group_source(data, g) for g in VALIDATION_GROUPS],
                            checkpoint_dir=args.checkpoints, progress=SilentProgress(verbose=True))

@@ -166,3 +166,51 @@ def test_real_lidar_aligned_on_another_crs_and_resolution(shared_data, tmp_path)
     assert len(pairs) >= 10
     # Bilinear on a 1 m grid against pixel centres on the 2 m grid: edges differ, the buildings agree.
     assert np.median(np.abs(aligned - native)) < 0.6 and np.corrcoef(aligned, native)[0, 1] > 0.95
+
+
+def test_onnxruntime_reads_extra_inputs_as_torch_does(scene, tmp_path) -> None:
+    """A model of an RGBN image with NDVI and a height model as extra inputs (trained on the scene whose heights
+    alone show the buildings), exported to ONNX: the onnxruntime backend finds the same buildings with the same
+    probabilities as the torch backend on the safetensors file (fp16 weights in both), so the ONNX file carries
+    the bands and extra inputs in their order, and extraction feeds them in that order."""
+    import rasterio
+    from osgeo import gdal
+    from shapely import wkb
+
+    from building_extractor.core.extract.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+    from building_extractor.core.models.model_file import read_config
+    from building_extractor.core.models.onnx_model import export_model_file
+    from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer
+
+    rgbn = {}
+    for name, seed in (("train", 0), ("other", 5)):  # RGBN: the 4th band not alpha (rasterio's default)
+        rgbn[name] = str(tmp_path / f"{name}.tif")
+        with rasterio.open(rgbn[name], "w", driver="GTiff", width=SIZE, height=SIZE, count=4, dtype="uint8", crs=CRS,
+                           transform=TRANSFORM, photometric="MINISBLACK") as dst:
+            dst.write(np.concatenate([flat_image(seed), flat_image(seed + 1)[:1]]))
+    inputs = [{"kind": "index", "name": "ndvi"}, {"kind": "raster", "name": "height", "scale": 20.0}]
+    options = TrainingOptions(gsd_m=1.0, chip_size=64, block_size=64, batch_size=4, epochs=8, steps_per_epoch=8,
+                              learning_rate=1e-2, pretrained=False, decoder_channels=[16, 16, 16, 16, 16],
+                              threads=1, device="cpu", augment=False, chip_pool=24, val_fraction=0.2,
+                              bands=["red", "green", "blue", "nir"], extra_inputs=inputs)
+    source = TrainingSource(rgbn["train"], scene["footprints"], extra_rasters={"height": scene["ndsm"]})
+    model = make_trainer([source], options, str(tmp_path / "rgbn.safetensors")).run()
+    onnx = export_model_file(model, tmp_path / "exported.onnx")
+    assert read_config(onnx).extra_inputs == inputs and read_config(onnx).bands == ["red", "green", "blue", "nir"]
+
+    found, probabilities = {}, {}
+    for backend, path in (("torch", model), ("onnxruntime", onnx)):
+        run = ExtractionRun(read_config(model))
+        probability = str(tmp_path / f"{backend}.tif")
+        extraction = ExtractionOptions(path, device="cpu", backend=backend, tile_size=64, overlap=16,
+                                       extra_rasters={"height": scene["ndsm"]}, probability_path=probability)
+        found[backend] = list(extract_buildings(rgbn["other"], extraction, run=run))
+        assert run.backend == backend
+        dataset = gdal.Open(probability)
+        probabilities[backend] = dataset.ReadAsArray().astype(int)
+        dataset = None
+    assert len(found["torch"]) == len(BLOCKS)  # the model learnt the buildings (from the heights)
+    assert np.abs(probabilities["onnxruntime"] - probabilities["torch"]).max() <= 2  # of 255
+    assert len(found["onnxruntime"]) == len(found["torch"])
+    for a, b in zip(found["onnxruntime"], found["torch"]):  # the same outlines, to a pixel near the threshold
+        assert wkb.loads(a.wkb).symmetric_difference(wkb.loads(b.wkb)).area <= 2.0

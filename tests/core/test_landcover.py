@@ -4,6 +4,7 @@ then extracted (class raster, buildings, polygons per class) and scored against 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -154,3 +155,68 @@ def test_dubai_model_on_a_held_out_group(shared_data, tmp_path) -> None:
     assert [c.value for c in classes] == [1, 2, 3, 4, 5, 6]
     scores = evaluate_landcover(output, crop["classes_tile1"], classes)
     assert scores["overall_accuracy"] > 0.65 and scores["mean_iou"] > 0.2, scores  # this crop: 0.759, 0.236
+
+
+DUBAI_CLASSES = [{"name": "building", "value": 1}, {"name": "land", "value": 2}, {"name": "road", "value": 3},
+                 {"name": "vegetation", "value": 4}, {"name": "water", "value": 5}, {"name": "unlabeled", "value": 6}]
+
+
+def dubai_class_layers(shared_data: Path, folder: Path, classes: list[dict[str, Any]],
+                       size: int = 384) -> dict[str, Any]:
+    """A size x size crop of Dubai training group 8 (every class, and a nodata gap), its class raster, and one
+    GeoPackage of polygons per class of ``classes`` (GDAL Polygonize of the class raster; the water layer in
+    EPSG:4326, so that one layer is reprojected onto the image's grid)."""
+    from osgeo import gdal, ogr, osr
+
+    crop = {name: str(folder / f"{name}.tif") for name in ("tile8", "classes_tile8")}
+    for name, path in crop.items():
+        gdal.Translate(path, str(shared_data / "dubai" / f"{name}.tif"), srcWin=[0, 0, size, size])
+    reference = gdal.Open(crop["classes_tile8"])
+    band = reference.GetRasterBand(1)
+    memory = ogr.GetDriverByName("Memory").CreateDataSource("")
+    regions = memory.CreateLayer("regions", reference.GetSpatialRef(), ogr.wkbPolygon)
+    regions.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+    gdal.Polygonize(band, band.GetMaskBand(), regions, 0)
+    layers = []
+    for item in classes:
+        path = str(folder / f"{item['name']}.gpkg")
+        srs = reference.GetSpatialRef()
+        if item["name"] == "water":
+            srs = osr.SpatialReference()
+            srs.ImportFromEPSG(4326)
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        to_layer = osr.CoordinateTransformation(reference.GetSpatialRef(), srs)
+        dataset = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+        layer = dataset.CreateLayer(item["name"], srs, ogr.wkbPolygon)
+        regions.SetAttributeFilter(f"value = {item['value']}")
+        for region in regions:
+            feature = ogr.Feature(layer.GetLayerDefn())
+            geometry = region.GetGeometryRef().Clone()
+            geometry.Transform(to_layer)
+            feature.SetGeometry(geometry)
+            layer.CreateFeature(feature)
+        dataset = None
+        layers.append(path)
+    return {**crop, "layers": layers}
+
+
+def test_polygon_layers_label_like_the_class_raster(shared_data, tmp_path) -> None:
+    """Real Dubai labels given as one polygon layer per class (one of them in another CRS) burn the same class of
+    every pixel as the class raster they were polygonized from; "unlabeled" (no class here) and the nodata gap
+    stay unknown both ways."""
+    from building_extractor.core.train.landcover_training import LandCoverPlace, class_lookup
+    from building_extractor.core.train.training import IGNORE, TrainingSource
+
+    classes = DUBAI_CLASSES[:5]
+    data = dubai_class_layers(shared_data, tmp_path, classes)
+    lookup = class_lookup([c["value"] for c in classes])
+    mean = np.full(3, 0.5, np.float32)
+    from_raster = LandCoverPlace(TrainingSource(data["tile8"], class_raster=data["classes_tile8"]), 1.0, 3, lookup)
+    from_layers = LandCoverPlace(TrainingSource(data["tile8"], class_layers=list(zip(
+        data["layers"], [c["value"] for c in classes]))), 1.0, 3, lookup)
+    image, expected = from_raster.read_chip(0, 0, 384, 384, mean)
+    same_image, burnt = from_layers.read_chip(0, 0, 384, 384, mean)
+    shares = np.bincount(expected.ravel(), minlength=256)[[0, 1, 2, 3, 4, IGNORE]] / expected.size
+    assert np.all(shares > 0.02), shares  # every class, and unknown pixels (gap and "unlabeled")
+    assert np.array_equal(burnt, expected)
+    assert np.array_equal(same_image, image)
