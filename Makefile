@@ -83,6 +83,7 @@ screenshot: stage  ## real QGIS desktop under Xvfb: Toolbox, algorithm and batch
 	cp build/screenshots/dialog.png help/images/dialog_run.png
 	if [ -f build/screenshots/batch.png ]; then cp build/screenshots/batch.png help/images/batch_dialog.png; fi
 	$(VENV_PY) scripts/make_quickstart_figure.py
+	if [ -d ../shared/data/alexandria ]; then $(VENV_PY) scripts/render_3d_view.py; fi
 
 clean:  ## remove build outputs (keeps .venv and build/*.log)
 	rm -rf build/plugins build/qgis-profile build/qgis-desktop build/screenshots build/demo dist help/html \

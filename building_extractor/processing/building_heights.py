@@ -169,8 +169,11 @@ class BuildingHeights(BaseAlgorithm):
             if not stat.pixel_count or footprint is None:
                 continue
             base = stat.ground or 0.0
-            faces = [Polygon(rings[0], rings[1:]) for rings in block_surfaces(footprint, base,
-                                                                             base + stat.value(roof))]
+            # Rings closed in 3D: a wall's first and last corners share x and y, so GEOS counts its open ring
+            # as closed and keeps it open; QGIS's 3D view then drew broken walls (the memory layer of a
+            # temporary output keeps the ring as given; GeoPackage closed it on writing).
+            faces = [Polygon(*closed_rings(rings)) for rings in block_surfaces(footprint, base,
+                                                                              base + stat.value(roof))]
             out = QgsFeature(fields)
             out.setGeometry(from_shapely(MultiPolygon(faces)))
             out.setAttributes(attributes)
@@ -185,6 +188,12 @@ class BuildingHeights(BaseAlgorithm):
         for style, layer_id, *args in self._styles:
             style(layer_id, context, *args)
         return {}
+
+
+def closed_rings(rings: list) -> tuple[list, list]:
+    """(exterior, holes) of a surface from block_surfaces, each ring ending on its first corner."""
+    closed = [ring + ring[:1] for ring in rings]
+    return closed[0], closed[1:]
 
 
 def _transformed(geometry, transform):

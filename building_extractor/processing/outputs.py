@@ -190,7 +190,7 @@ def style_heights(layer_id: str, context: Any, field: str) -> None:
 
 
 def style_blocks(layer_id: str, context: Any) -> None:
-    """LOD1 blocks (MultiPolygonZ at their real heights): grey in 2D, drawn at their own Z in the 3D view."""
+    """LOD1 blocks (MultiPolygonZ from the ground's elevation up): stood on the 3D view's terrain."""
     layer = _layer(layer_id, context)
     if layer is None:
         return
@@ -211,8 +211,12 @@ def _add_fill(symbol: Any, colour: Any) -> None:
 
 
 def _set_3d(layer: Any, extrusion_field: str | None) -> None:
-    """A 3D renderer: footprints extruded by ``extrusion_field`` from the terrain, or (None) faces drawn at
-    their own absolute Z. Skipped where QGIS was built without 3D."""
+    """A 3D renderer that stands buildings on the 3D view's terrain: footprints extruded by ``extrusion_field``
+    from it, or (None) solids whose Z runs from ``ground`` (the DTM's elevation, 0 without a DTM) up, lowered
+    by ``ground`` and set on the terrain under their centroid. Kept at their absolute Z, blocks floated
+    ``ground`` metres above QGIS's default flat terrain (12 m in Alexandria; scripts/render_3d_view.py shows
+    it); set this way they stand on a flat terrain and on a DEM terrain made from the DTM alike.
+    Skipped where QGIS was built without 3D."""
     try:
         from qgis._3d import Qgs3DTypes, QgsPolygon3DSymbol, QgsVectorLayer3DRenderer
     except ImportError:
@@ -220,13 +224,16 @@ def _set_3d(layer: Any, extrusion_field: str | None) -> None:
     from qgis.core import QgsProperty
 
     symbol = QgsPolygon3DSymbol()
+    properties = symbol.dataDefinedProperties()
     if extrusion_field:
-        properties = symbol.dataDefinedProperties()
         properties.setProperty(QgsPolygon3DSymbol.PropertyExtrusionHeight, QgsProperty.fromField(extrusion_field))
-        symbol.setDataDefinedProperties(properties)
         symbol.setAltitudeClamping(Qgs3DTypes.AltClampTerrain)
     else:
-        symbol.setAltitudeClamping(Qgs3DTypes.AltClampAbsolute)
+        ground = '-coalesce("ground", 0)' if layer.fields().indexOf("ground") >= 0 else "0"
+        properties.setProperty(QgsPolygon3DSymbol.PropertyHeight, QgsProperty.fromExpression(ground))
+        symbol.setAltitudeClamping(Qgs3DTypes.AltClampRelative)
+        symbol.setAltitudeBinding(Qgs3DTypes.AltBindCentroid)
+    symbol.setDataDefinedProperties(properties)
     layer.setRenderer3D(QgsVectorLayer3DRenderer(symbol))
 
 

@@ -94,14 +94,15 @@ def _footprints(shared_data: Path):
 
 @pytest.mark.parametrize("algorithm,extra,temporary", [
     ("regularize_buildings", {}, ("OUTPUT",)),
-    ("building_heights", {"HEIGHTS": "ndsm"}, ("OUTPUT", "OUTPUT_3D")),
+    ("building_heights", {"HEIGHTS": "dsm"}, ("OUTPUT", "OUTPUT_3D")),
     ("evaluate_buildings", {"REFERENCE": "same"}, ("OUTPUT",)),
 ])
 def test_temporary_outputs_of_post_processing_load(provider, shared_data, algorithm, extra, temporary):
     footprints = _footprints(shared_data)
     parameters = {"INPUT": footprints, "PREDICTED": footprints}
-    if extra.get("HEIGHTS"):
-        parameters["HEIGHTS"] = str(shared_data / "alexandria" / "ndsm.tif")
+    if extra.get("HEIGHTS"):  # DSM and DTM: the blocks stand on the ground's elevation (about 12 m)
+        parameters["HEIGHTS"] = str(shared_data / "alexandria" / "dsm.tif")
+        parameters["DTM"] = str(shared_data / "alexandria" / "dtm.tif")
     if extra.get("REFERENCE"):
         parameters["REFERENCE"] = footprints
     loaded, _, layers, errors = run_and_load(f"building_extractor:{algorithm}", parameters, temporary)
@@ -117,7 +118,16 @@ def test_temporary_outputs_of_post_processing_load(provider, shared_data, algori
         assert heights.renderer().type() == "graduatedSymbol", styles
         assert heights.renderer().classAttribute() == "height_median"
         assert heights.renderer3D() is not None and blocks.renderer3D() is not None
-        assert "height_median" in renderer_3d_xml(heights) and "absolute" in renderer_3d_xml(blocks)
+        assert "height_median" in renderer_3d_xml(heights)
+        # blocks stand on the 3D view's terrain, flat or DEM: lowered by their ground, set on the terrain under
+        # their centroid (at their absolute Z they floated 12 m above QGIS's default flat terrain here)
+        blocks_3d = renderer_3d_xml(blocks)
+        assert 'alt-clamping="relative"' in blocks_3d and 'alt-binding="centroid"' in blocks_3d, blocks_3d
+        assert "-coalesce(&quot;ground&quot;, 0)" in blocks_3d, blocks_3d
+        # every ring closed in 3D (a wall's open ring, closed in 2D only, drew broken walls in the 3D view)
+        rings = [part.interiorRing(k - 1) if k else part.exteriorRing() for feature in blocks.getFeatures()
+                 for part in feature.geometry().constGet() for k in range(part.numInteriorRings() + 1)]
+        assert rings and all(ring.startPoint() == ring.endPoint() and ring.numPoints() >= 4 for ring in rings)
 
 
 def renderer_3d_xml(layer) -> str:
