@@ -228,7 +228,7 @@ def machine() -> dict[str, str]:
     versions = {}
     for package in RUNTIME_PACKAGES.values():
         if importlib.util.find_spec(package) is not None:
-            versions[package] = __import__(package).__version__
+            versions[package] = getattr(__import__(package), "__version__", "?")
     gpu = "none"
     if "torch" in versions:
         import torch
