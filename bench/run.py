@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -398,8 +399,8 @@ def main() -> None:
     parser.add_argument("--startup-runs", type=int, default=3)
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    results: dict = {"machine": machine(), "device": args.device, "command": " ".join(["bench/run.py", *sys.argv[1:]]),
-                     "architectures": {}}
+    results: dict = {"machine": machine(), "device": args.device, "architectures": {},
+                     "command": shlex.join(["bench/run.py", *sys.argv[1:]])}
     results["startup"] = startup(args.startup_runs)
     print("start-up:", results["startup"], flush=True)
     sizes = {"unet": args.sizes, "maskrcnn": args.maskrcnn_sizes}
