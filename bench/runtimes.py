@@ -4,13 +4,14 @@ masks at the model's threshold against fp32 (IoU over the tiles). Issue 19 adopt
 faster here and its masks keep IoU >= 0.99.
 
 Usage: .venv/bin/python bench/runtimes.py [--rounds 9] [--openvino-path DIR]
-(OpenVINO is not a project dependency: install it for the measurement with
-`.venv/bin/python -m pip install --target DIR openvino` and pass DIR.)
+(--openvino-path DIR: an OpenVINO installed elsewhere, `pip install --target DIR openvino`; without it, the
+venv's OpenVINO (requirements.txt) where installed.)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import sys
 import tempfile
@@ -72,11 +73,18 @@ def variants(workdir: Path, images: np.ndarray, openvino_path: str | None) -> di
              "onnxruntime int8 static (QDQ, per channel)": session(static)}
     if openvino_path:
         sys.path.insert(0, openvino_path)
+    if importlib.util.find_spec("openvino"):
         import openvino
 
         core = openvino.Core()
-        compiled = core.compile_model(core.read_model(str(fp32)), "CPU")
-        found[f"OpenVINO {openvino.__version__} CPU"] = lambda batch: compiled(batch)[0]
+        # OpenVINO's default precision is bf16 where the CPU computes it natively: the speed and the mask
+        # differences come from there (BENCHMARKS.md, CPU session 9); f32 is the like-for-like comparison.
+        def compiled(precision: str):
+            model = core.compile_model(str(fp32), "CPU", {"INFERENCE_PRECISION_HINT": precision})
+            return lambda batch: model(batch)[0]
+
+        for precision in ("f32", "bf16"):
+            found[f"OpenVINO {openvino.__version__} CPU, {precision}"] = compiled(precision)
     return found, config.threshold
 
 

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "banepa_sample.tif"
 BLOCKER = ROOT / "tests" / "lean_python"
 NOT_SHIPPED_BY_QGIS = ("rasterio", "fiona")
+TORCH_STACK = ("torch", "torchvision", "timm", "segmentation_models_pytorch", "safetensors")
 
 
 def run_qgis_process(algorithm: str, output: Path, block: tuple[str, ...] = (), **parameters: str) -> str:
@@ -59,6 +60,22 @@ def test_extraction_without_rasterio_gives_the_same_buildings(tmp_path, algorith
     full = tmp_path / "full.gpkg"
     run_qgis_process(algorithm, full)
     assert "buildings written" in log
+    found = features(lean)
+    assert len(found) > 10
+    assert found == features(full)
+
+
+@pytest.mark.slow
+def test_unet_extraction_with_openvino_alone(tmp_path) -> None:
+    """With OpenVINO as the only runtime (onnxruntime and the torch stack blocked too), BACKEND=auto runs the
+    U-Net on OpenVINO and gives the buildings of a full install's BACKEND=openvino run."""
+    pytest.importorskip("openvino")
+    lean = tmp_path / "lean.gpkg"
+    log = run_qgis_process("extract_buildings_unet", lean, block=(*NOT_SHIPPED_BY_QGIS, "onnxruntime", *TORCH_STACK))
+    assert "on openvino on CPU, " in log
+    assert "auto: the model is ONNX, OpenVINO is installed and onnxruntime is not" in log
+    full = tmp_path / "full.gpkg"
+    run_qgis_process("extract_buildings_unet", full, BACKEND="openvino")
     found = features(lean)
     assert len(found) > 10
     assert found == features(full)

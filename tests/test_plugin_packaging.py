@@ -20,7 +20,7 @@ ALGORITHM_IDS = ("extract_buildings_unet", "extract_buildings_maskrcnn", "train_
 REQUIRED_METADATA = ("name", "description", "about", "version", "author", "qgisMinimumVersion",
                      "hasProcessingProvider", "icon", "category", "license")
 OPTIONAL_PACKAGES = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "safetensors", "scipy",
-                     "onnxruntime")
+                     "onnxruntime", "openvino")
 
 # Runs in a fresh Python: loads the plugin from PLUGINS the way QGIS does (qgis.utils, as qgis_process does),
 # optionally with the torch stack made unimportable, and prints what the registry then holds as JSON.

@@ -23,9 +23,10 @@ ALL_PACKAGES = {**GEO_PACKAGES, **RUNTIME_PACKAGES}
 # Extraction reads, warps and vectorizes through GDAL's own bindings: no rasterio (issue 19, the lean path).
 # affine is pure Python (the installer adds it where QGIS lacks it).
 EXTRACTION_PACKAGES = {"osgeo": "GDAL", "shapely": "shapely", "scipy": "scipy", "affine": "affine"}
-# The model runtimes extraction runs on (core.models.backends): any one of them, complete, will do; the first is the
-# one asked for when none is there (the installer installs it).
+# The model runtimes extraction runs on (core.models.backends): any one of them, complete, will do; the first is
+# the one asked for when none is there (the installer installs it). OpenVINO runs the U-Net family only.
 EXTRACTION_RUNTIMES = ({"onnxruntime": "onnxruntime"}, TORCH_PACKAGES)
+OPENVINO_RUNTIME = {"openvino": "openvino"}
 
 # algorithm id -> the packages it imports (import name -> pip name); algorithms not listed need none.
 ALGORITHM_PACKAGES: dict[str, dict[str, str]] = {
@@ -39,7 +40,7 @@ ALGORITHM_PACKAGES: dict[str, dict[str, str]] = {
 }
 # algorithm id -> the runtimes it can use (one is needed), beside its packages above.
 ALGORITHM_RUNTIMES: dict[str, tuple[dict[str, str], ...]] = {
-    "extract_buildings_unet": EXTRACTION_RUNTIMES,
+    "extract_buildings_unet": (*EXTRACTION_RUNTIMES, OPENVINO_RUNTIME),
     "extract_buildings_maskrcnn": EXTRACTION_RUNTIMES,
 }
 INSTALLER_ALGORITHM = "install_dependencies"  # building_extractor:install_dependencies, when it exists

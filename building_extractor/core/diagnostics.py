@@ -8,7 +8,14 @@ import platform
 import sys
 from pathlib import Path
 
-from .dependencies import ALGORITHM_PACKAGES, ALL_PACKAGES, EXTRACTION_PACKAGES, EXTRACTION_RUNTIMES, missing_for
+from .dependencies import (
+    ALGORITHM_PACKAGES,
+    ALL_PACKAGES,
+    EXTRACTION_PACKAGES,
+    EXTRACTION_RUNTIMES,
+    OPENVINO_RUNTIME,
+    missing_for,
+)
 from .models.devices import available_devices, nvidia_driver_present, torch_cuda_version
 from .models.model_file import SHIPPED_MODELS_DIR, read_config
 
@@ -32,7 +39,8 @@ def runtime_summary() -> str:
     """One line: the runtime found, the devices, and what extraction still misses (the plugin's load message)."""
     # Installed distributions, read from their metadata: at plugin load nothing is imported or even looked up.
     # The torch version names its build (e.g. +cu130, +cpu).
-    found = [f"{name} {version}" for name in ("onnxruntime", "torch") if (version := package_version(name))]
+    found = [f"{name} {version}" for name in ("onnxruntime", "openvino", "torch")
+             if (version := package_version(name))]
     missing = [pip for pip in EXTRACTION_PACKAGES.values() if package_version(pip) is None]
     if not any(all(package_version(pip) for pip in runtime.values()) for runtime in EXTRACTION_RUNTIMES):
         missing += [pip for pip in EXTRACTION_RUNTIMES[0].values() if package_version(pip) is None]
@@ -61,7 +69,8 @@ def report(extra: list[tuple[str, str]] | None = None, model_folders: list[str] 
 
     rows = [*(extra or []), ("building_extractor", __version__), ("Python", sys.version.split()[0]),
             ("platform", f"{platform.system()} {platform.release()} {platform.machine()}")]
-    names = {pip for packages in (ALL_PACKAGES, EXTRACTION_PACKAGES, *EXTRACTION_RUNTIMES) for pip in packages.values()}
+    names = {pip for packages in (ALL_PACKAGES, EXTRACTION_PACKAGES, *EXTRACTION_RUNTIMES, OPENVINO_RUNTIME)
+             for pip in packages.values()}
     rows += [(name, package_version(name) or "not installed") for name in sorted(names, key=str.lower)]
     rows += [("numpy", package_version("numpy") or "not installed"),
              ("devices", ", ".join(available_devices())),

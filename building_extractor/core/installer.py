@@ -31,6 +31,11 @@ LEAN_REQUIREMENTS = {
     "affine": "affine==2.4.0",
     "scipy": "scipy==1.15.3",
 }
+# Optional: OpenVINO, the BACKEND=openvino runtime for the U-Net family (about twice onnxruntime's speed on CPUs
+# with native bf16, outlines within masks IoU 0.99 of fp32; BENCHMARKS.md). A large download: its wheel is
+# 59 MB on Linux x86-64, 85 MB on Windows, 33 MB on macOS arm64 (no macOS x86-64 wheel); it needs only numpy
+# (>= 1.16.6, < 2.6) and runs without its openvino-telemetry dependency.
+OPENVINO_REQUIREMENTS = {"openvino": "openvino==2026.4.1"}
 # Optional second step: training and the torch backend (the pins of requirements.txt). Their own dependencies
 # are resolved by pip, with numpy held at QGIS's version. PyPI's torch wheel for Linux is the CUDA build
 # (about 3 GB with its NVIDIA libraries); CPU-only wheels come from PyTorch's own index (TORCH_CPU_INDEX).
@@ -85,9 +90,11 @@ def add_to_path(folder: str) -> bool:
     return True
 
 
-def needed_requirements(training: bool = False) -> dict[str, str]:
-    """Import name -> pinned requirement of the lean set (and the training set) this Python cannot import yet."""
-    wanted = {**LEAN_REQUIREMENTS, **(TRAINING_REQUIREMENTS if training else {})}
+def needed_requirements(training: bool = False, openvino: bool = False) -> dict[str, str]:
+    """Import name -> pinned requirement of the lean set (and the training set, and OpenVINO) this Python cannot
+    import yet."""
+    wanted = {**LEAN_REQUIREMENTS, **(OPENVINO_REQUIREMENTS if openvino else {}),
+              **(TRAINING_REQUIREMENTS if training else {})}
     return {module: pin for module, pin in wanted.items() if importlib.util.find_spec(module) is None}
 
 

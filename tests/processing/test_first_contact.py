@@ -144,13 +144,14 @@ def renderer_3d_xml(layer) -> str:
 
 def test_missing_package_is_named_by_processing_run_before_anything_else(provider, tmp_path, monkeypatch):
     """processing.run goes through checkParameterValues, never canExecute: the check must come first there,
-    before the model file is read. Extraction needs one runtime: with neither onnxruntime nor torch, onnxruntime
-    (the one the installer installs) is named."""
+    before the model file is read. Extraction needs one runtime: with neither onnxruntime, torch nor OpenVINO,
+    onnxruntime (the one the installer installs) is named."""
     import processing
     from qgis.core import QgsProcessingException
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # find_spec says: not installed
     monkeypatch.setitem(sys.modules, "safetensors", None)  # so the torch runtime is incomplete too
+    monkeypatch.setitem(sys.modules, "openvino", None)  # the U-Net's third runtime
     output = tmp_path / "buildings.gpkg"
     with pytest.raises(QgsProcessingException) as raised:
         processing.run(UNET, {"INPUT": str(SAMPLE), "OUTPUT": str(output)})
@@ -165,6 +166,7 @@ def test_missing_package_stops_prepare_and_process_too(provider, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "torch", None)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setitem(sys.modules, "openvino", None)
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(UNET)
     with pytest.raises(QgsProcessingException, match="onnxruntime"):
         algorithm.prepareAlgorithm({}, QgsProcessingContext(), QgsProcessingFeedback())
@@ -175,12 +177,12 @@ def test_missing_package_stops_prepare_and_process_too(provider, monkeypatch):
 @pytest.mark.slow
 def test_qgis_process_without_a_runtime_fails_cleanly(tmp_path):
     """The command line used to abort (exit 134) inside checkParameterValues; now it exits 1 with the hint.
-    Without onnxruntime and without a complete torch stack (no safetensors) extraction has no runtime."""
+    Without onnxruntime, OpenVINO and a complete torch stack (no safetensors) extraction has no runtime."""
     blocker = tmp_path / "block"
     blocker.mkdir()
     # sitecustomize runs at interpreter start-up, inside qgis_process too: these look not installed.
     (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['safetensors'] = None\n"
-                                              "sys.modules['onnxruntime'] = None\n")
+                                              "sys.modules['onnxruntime'] = None\nsys.modules['openvino'] = None\n")
     output = tmp_path / "buildings.gpkg"
     import os
 

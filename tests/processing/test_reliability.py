@@ -62,6 +62,7 @@ def loads(monkeypatch) -> list[str]:
     monkeypatch.setattr(pipeline, "load_cached_model", load)
     # The stand-in is a torch network: BACKEND=auto must take torch even for the shipped (ONNX) default model.
     monkeypatch.setattr(backends, "onnxruntime_installed", lambda: False)
+    monkeypatch.setattr(backends, "openvino_installed", lambda: False)
     torch.set_num_threads(1)
     return calls
 

@@ -1,4 +1,6 @@
-"""Inference backends behind one small interface: onnxruntime (the default wherever it is installed) and torch.
+"""Inference backends behind one small interface: onnxruntime (the default wherever it is installed), OpenVINO
+(BACKEND=openvino: the U-Net family on the CPU, about twice as fast where the CPU computes bf16 natively) and
+torch.
 
 :func:`open_model` picks the backend and device for a model file and returns a :class:`Runner`. A runner
 holds the model's :class:`ModelConfig` and is called on a normalised batch (n, bands, height, width) float32:
@@ -9,11 +11,12 @@ holds the model's :class:`ModelConfig` and is called on a normalised batch (n, b
   (what :func:`building_extractor.core.models.maskrcnn.detect` returns).
 
 ``runner.description`` says which backend, execution provider and device ran, and why (the algorithms log it).
-The onnxruntime path imports neither torch nor safetensors: the lean extraction path builds on it.
+The onnxruntime and OpenVINO paths import neither torch nor safetensors: the lean extraction path builds on them.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -28,8 +31,13 @@ from .config import ModelConfig
 from .model_file import read_config
 from .onnx_model import is_onnx_path, onnx_path_for
 
-BACKENDS = ("auto", "onnxruntime", "torch")
+BACKENDS = ("auto", "onnxruntime", "torch", "openvino")  # appended: BACKEND's enum indices stay as they were
 ONNXRUNTIME_HINT = "python3 -m pip install onnxruntime"
+OPENVINO_HINT = "python3 -m pip install openvino"
+# Why OpenVINO runs no Mask R-CNN (measured in BENCHMARKS.md, CPU session 9).
+OPENVINO_NO_DETECTOR = ("OpenVINO runs the U-Net family only: on the Mask R-CNN detector it was slower than "
+                        "onnxruntime here, and OpenVINO 2026.4 answers a tile without detections with the previous "
+                        "tile's first detection instead of none")
 TORCH_HINT = "python3 -m pip install torch torchvision segmentation-models-pytorch timm safetensors"
 # DEVICE -> onnxruntime execution providers, in order of preference (CPU is always added last).
 PROVIDERS = {"cuda": ("CUDAExecutionProvider",), "directml": ("DmlExecutionProvider",),
@@ -43,8 +51,8 @@ class Runner:
 
     config: ModelConfig
     forward: Any  # callable(images) -> probabilities or detections
-    backend: str  # "onnxruntime" or "torch"
-    device: str  # e.g. "CPUExecutionProvider", "cpu", "cuda"
+    backend: str  # "onnxruntime", "openvino" or "torch"
+    device: str  # e.g. "CPUExecutionProvider", "CPU, bf16", "cpu", "cuda"
     reason: str  # why this backend and device
 
     def __call__(self, images: np.ndarray) -> Any:
@@ -59,38 +67,49 @@ def onnxruntime_installed() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+def openvino_installed() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
 def torch_installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("torch", "torchvision", "timm", "safetensors",
                                                                           "segmentation_models_pytorch"))
 
 
-def choose_backend(requested: str, model_path: str) -> tuple[str, str, str]:
-    """(backend, model file to load, reason) for BACKEND ``requested`` and a model file.
+def choose_backend(requested: str, model_path: str, device: str = "auto") -> tuple[str, str, str]:
+    """(backend, model file to load, reason) for BACKEND ``requested``, a model file and DEVICE.
 
-    ``auto`` takes onnxruntime for ONNX files, and for a safetensors file whose ONNX twin (same name, written
-    by train_model or export_model) holds the same description; torch otherwise, or when onnxruntime is missing.
+    ``auto`` takes an ONNX file (the model, or the ONNX twin of a safetensors file: same name, written by
+    train_model or export_model, holding the same description) to onnxruntime, or to OpenVINO where onnxruntime
+    is missing (:func:`openvino_preferred`); torch otherwise.
     """
     requested = (requested or "auto").lower()
     if requested not in BACKENDS:
         raise DeviceError(f"Unknown BACKEND {requested!r}; use {', '.join(BACKENDS)}.")
     onnx_file = model_path if is_onnx_path(model_path) else _onnx_twin(model_path)
-    if requested == "onnxruntime":
-        if not onnxruntime_installed():
-            raise DeviceError(f"BACKEND=onnxruntime was asked for, but onnxruntime is not installed. Install it: "
-                              f"{ONNXRUNTIME_HINT}, or use BACKEND=auto.")
+    if requested in ("onnxruntime", "openvino"):
+        installed, hint = ((onnxruntime_installed(), ONNXRUNTIME_HINT) if requested == "onnxruntime" else
+                           (openvino_installed(), OPENVINO_HINT))
+        if not installed:
+            raise DeviceError(f"BACKEND={requested} was asked for, but {requested} is not installed. Install it: "
+                              f"{hint}, or use BACKEND=auto.")
         if onnx_file is None:
-            raise ModelFileError(f"BACKEND=onnxruntime runs ONNX model files; {os.path.basename(model_path)} is a "
+            raise ModelFileError(f"BACKEND={requested} runs ONNX model files; {os.path.basename(model_path)} is a "
                                  "safetensors file. Convert it with building_extractor:export_model, or use "
                                  "BACKEND=torch.")
-        return "onnxruntime", onnx_file, "BACKEND=onnxruntime"
+        return requested, onnx_file, f"BACKEND={requested}"
     if requested == "torch":
         if not torch_installed():
             raise DeviceError(f"BACKEND=torch was asked for, but torch is not installed. Install it ({TORCH_HINT}), "
                               "or use BACKEND=auto.")
         return "torch", model_path, "BACKEND=torch"
-    if onnx_file is not None and onnxruntime_installed():
-        why = "the model is ONNX" if onnx_file == model_path else "its ONNX twin holds the same model"
-        return "onnxruntime", onnx_file, f"auto: {why} and onnxruntime is installed"
+    if onnx_file is not None:
+        what = "the model is ONNX" if onnx_file == model_path else "its ONNX twin holds the same model"
+        preferred, why = openvino_preferred(onnx_file, device)
+        if preferred:
+            return "openvino", onnx_file, f"auto: {what}, {why}"
+        if onnxruntime_installed():
+            return "onnxruntime", onnx_file, f"auto: {what} and onnxruntime is installed"
     if torch_installed():
         why = ("onnxruntime is not installed" if onnx_file is not None else
                "the model is safetensors without an ONNX twin (export_model writes one)")
@@ -98,7 +117,26 @@ def choose_backend(requested: str, model_path: str) -> tuple[str, str, str]:
     if onnx_file is None:
         raise ModelFileError(f"{os.path.basename(model_path)} is a safetensors model, which needs torch ({TORCH_HINT}"
                              "); or convert it to ONNX with building_extractor:export_model where torch is installed.")
-    raise DeviceError(f"Neither onnxruntime nor torch is installed. Install onnxruntime: {ONNXRUNTIME_HINT}")
+    also = " (OpenVINO, which is installed, runs the U-Net family only)" if openvino_installed() else ""
+    raise DeviceError(f"Neither onnxruntime nor torch is installed{also}. Install onnxruntime: {ONNXRUNTIME_HINT}")
+
+
+def openvino_preferred(onnx_file: str, device: str) -> tuple[bool, str]:
+    """Whether BACKEND=auto runs ``onnx_file`` on OpenVINO, and why: only where onnxruntime is missing.
+
+    auto keeps onnxruntime wherever it is installed: OpenVINO's speed-up comes from bf16 (about 2x on CPUs
+    that compute it natively, 1.0-1.25x in f32), and bf16 moves building outlines (masks IoU 0.994-0.996
+    against fp32, but 69 of the sample's 88 outlines below 0.99; BENCHMARKS.md, CPU session 9), so whether an
+    optional package is installed must not change the buildings. OpenVINO is taken only where onnxruntime is
+    missing, for the U-Net family on the CPU; BACKEND=openvino asks for it.
+    """
+    if onnxruntime_installed() or not openvino_installed() or (device or "auto").lower() not in ("auto", "cpu"):
+        return False, ""
+    try:
+        segmentation = task_of(read_config(onnx_file).architecture) == SEGMENTATION
+    except ModelFileError:
+        return False, ""  # the chosen backend reports the bad file
+    return segmentation, "OpenVINO is installed and onnxruntime is not"
 
 
 def _onnx_twin(path: str) -> str | None:
@@ -123,13 +161,17 @@ def open_model(model_path: str, architecture: str, backend: str = "auto", device
     from ..extract.tta import check_mode
 
     check_mode(tta)
-    name, path, reason = choose_backend(backend, model_path)
+    name, path, reason = choose_backend(backend, model_path, device)
     if name == "torch":
         return _torch_runner(path, architecture, device, reason, progress, score_threshold, tta)
     from .builders import check_task  # the task check only: importing core.models.builders loads no torch
 
     config = read_config(path)
     check_task(config, architecture, model_path)
+    if name == "openvino":
+        if task_of(config.architecture) != SEGMENTATION:
+            raise DeviceError(f"{OPENVINO_NO_DETECTOR} (BENCHMARKS.md). Use BACKEND=onnxruntime or auto.")
+        return _openvino_runner(path, config, device, reason, tta)
     threshold = config.threshold if score_threshold is None else score_threshold
     return _onnx_runner(path, config, device, reason, threshold, tta)
 
@@ -225,6 +267,74 @@ def no_detections_failure(exc: Exception) -> bool:
     buildings must give no buildings, not an error)."""
     text = str(exc)
     return "mask_head" in text and "Input shape:{0," in text
+
+
+# OpenVINO -------------------------------------------------------------------------------------------------
+
+_COMPILED: dict[tuple[str, float, str], Any] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def openvino_core() -> Any:
+    """OpenVINO's Core (one per process: it loads the CPU plugin)."""
+    import openvino
+
+    return openvino.Core()
+
+
+@functools.lru_cache(maxsize=1)
+def openvino_native_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin computes bfloat16 natively on this CPU (AVX512_BF16 or AMX). Only there is
+    OpenVINO clearly faster than onnxruntime for the U-Net (about 2x here, masks IoU 0.994-0.996 against fp32);
+    in float32 it was 1.0-1.25x (BENCHMARKS.md, CPU session 9). Elsewhere it computes f32: OpenVINO's own
+    default there (f16 on ARM) was not measured."""
+    return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def openvino_model(path: str, precision: str) -> Any:
+    """The ONNX file compiled by OpenVINO for the CPU at ``precision`` ("bf16" or "f32"; cached per file,
+    modification time and precision)."""
+    key = (os.path.abspath(path), os.path.getmtime(path), precision)
+    if key not in _COMPILED:
+        _COMPILED.clear()
+        try:
+            _COMPILED[key] = openvino_core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": precision})
+        except Exception as exc:  # OpenVINO raises RuntimeError with its own text
+            raise ModelFileError(f"OpenVINO cannot load {path}: {exc}. The file is damaged or needs a newer "
+                                 "OpenVINO; copy it again, re-export it with export_model, or use "
+                                 "BACKEND=onnxruntime.") from exc
+    return _COMPILED[key]
+
+
+def _openvino_runner(path: str, config: ModelConfig, device: str, reason: str, tta: str) -> Runner:
+    import threading
+
+    import openvino
+
+    from ..extract.tta import averaged_probability
+
+    if (device or "auto").lower() not in ("auto", "cpu"):
+        raise DeviceError(f"BACKEND=openvino runs on the CPU; DEVICE={device} was asked for. Use DEVICE=auto or "
+                          "cpu, or BACKEND=onnxruntime / torch for a GPU.")
+    precision = "bf16" if openvino_native_bf16() else "f32"
+    compiled = openvino_model(path, precision)
+    output = compiled.output("probability")
+    channels = slice(None) if config.is_landcover else 0
+    requests = threading.local()  # an infer request is not thread-safe; the batch dialog runs rows on threads
+
+    def probability(images: np.ndarray) -> np.ndarray:
+        if not hasattr(requests, "request"):
+            requests.request = compiled.create_infer_request()
+        result = requests.request.infer({"image": np.ascontiguousarray(images)})
+        return result[output][:, channels].copy()  # the request's buffer is reused by the next call
+
+    def forward(images: np.ndarray) -> np.ndarray:
+        return probability(images) if tta == "none" else averaged_probability(probability, images, tta)
+
+    why = ("bf16 inference: this CPU computes bf16 natively" if precision == "bf16" else
+           "f32 inference: this CPU has no native bf16")
+    version = openvino.__version__.split("-")[0]  # "2026.4.1-22982-<commit>-releases/..."
+    return Runner(config, forward, "openvino", f"CPU, {precision}", f"{reason}; {why}; openvino {version}")
 
 
 # torch ----------------------------------------------------------------------------------------------------
