@@ -6,6 +6,9 @@ Once QGIS is up it plays the scenarios named in $BE_SCENARIOS (comma separated),
 - ``dialog``: open the algorithm dialog of extract_buildings_unet on $BE_SAMPLE (added to the project, as a
   user would), press Run, wait for the task (QGIS runs it on a worker thread unless the algorithm says
   FlagNoThreading), and record where the model ran, the output and the layer QGIS added with its style.
+- ``choices``: open the algorithm dialog of extract_buildings_unet (advanced parameters shown), record the
+  drop-down lists' entries (in QGIS's language: ``desktop_screenshot.py --lang fr_FR``), choose the second
+  Regularize entry and record the value Run would pass; picture the dialog.
 - ``batch``: open the batch dialog, fill one row per raster in $BE_BATCH_INPUTS (os.pathsep separated), press
   Run and record each row's output and the layers QGIS added.
 
@@ -22,6 +25,7 @@ import time
 import traceback
 
 from qgis.core import QgsApplication, QgsProject, QgsVectorLayer
+from qgis.gui import QgsCollapsibleGroupBox as QCollapsibleGroupBox
 from qgis.PyQt.QtCore import QCoreApplication, QThread, QTimer
 from qgis.PyQt.QtGui import QGuiApplication, QImage, QPainter
 from qgis.PyQt.QtWidgets import QAbstractItemView, QDockWidget, QTextEdit
@@ -384,6 +388,40 @@ def batch_scenario() -> None:
     QTimer.singleShot(1000, run)
 
 
+def choices_scenario() -> None:
+    import processing
+    from qgis.PyQt.QtWidgets import QComboBox
+
+    layer = _project_raster(os.environ["BE_SAMPLE"])
+    dialog = processing.createAlgorithmDialog(ALGORITHM, {"INPUT": layer})
+    KEEP.append(dialog)
+    dialog.show()
+    dialog.setGeometry(150, 30, 980, 820)
+    panel = dialog.mainWidget()
+    for group in panel.findChildren(QCollapsibleGroupBox):  # "Advanced Parameters": expanded, as a user would
+        group.setCollapsed(False)
+    report = REPORT["choices"] = {"language": QgsApplication.locale(), "lists": {}}
+    for name in ("REGULARIZE", "TTA", "NORMALIZE", "DEVICE", "BACKEND"):
+        wrapper = panel.wrappers[name]
+        combo = wrapper.wrappedWidget() if hasattr(wrapper, "wrappedWidget") else wrapper.widget
+        combos = [combo] if isinstance(combo, QComboBox) else combo.findChildren(QComboBox)
+        report["lists"][name] = [combos[0].itemText(i) for i in range(combos[0].count())] if combos else []
+        if name == "REGULARIZE" and combos:
+            combos[0].setCurrentIndex(1)
+    report["regularize_value"] = dialog.createProcessingParameters().get("REGULARIZE")
+
+    def grab() -> None:
+        try:
+            panel.findChildren(QComboBox)  # keep the dialog alive until it has painted
+            report["screenshot_saved"] = _save(dialog.grab().toImage(), "choices")
+        except Exception:  # noqa: BLE001 - reported to the caller, who fails
+            _fail("choices")
+        dialog.close()
+        _next_scenario()
+
+    QTimer.singleShot(1500, grab)
+
+
 def _project_raster(path: str):
     """The project's layer for a raster file, added when it is not loaded yet."""
     for layer in QgsProject.instance().mapLayers().values():
@@ -393,6 +431,7 @@ def _project_raster(path: str):
 
 
 SCENARIOS = {"toolbox": toolbox_scenario, "dialog": dialog_scenario, "batch": batch_scenario,
+             "choices": choices_scenario,
              "dialog_maskrcnn": lambda: dialog_scenario("dialog_maskrcnn", MASKRCNN_ALGORITHM)}
 
 

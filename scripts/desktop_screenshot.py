@@ -86,12 +86,15 @@ def make_batch_inputs(directory: Path, shared_data: Path = SHARED_DATA) -> list[
 
 
 def run_desktop(scenarios: list[str], screenshots: Path, workdir: Path, batch_inputs: list[Path] = (),
-                timeout: float = 300.0, scenario_timeout: float = 180.0, from_zip: bool = False) -> dict:
+                timeout: float = 300.0, scenario_timeout: float = 180.0, from_zip: bool = False,
+                language: str = "") -> dict:
     """Run QGIS desktop with the probe playing ``scenarios``; return its report (RuntimeError on failure).
 
     ``timeout`` bounds the whole QGIS session (its process group is killed past it); ``scenario_timeout``
     is the probe's own watchdog per scenario, which still reports what happened when a run hangs.
     ``from_zip``: a fresh profile with the plugin installed from `make zip`'s zip, as a new user has it.
+    ``language``: a locale (e.g. "fr_FR") for QGIS's interface and the plugin's translation; the system's by
+    default.
     """
     subprocess.run([sys.executable, str(ROOT / "scripts" / "stage.py"), "--quiet"], check=True)
     if shutil.which("xvfb-run") is None:
@@ -106,13 +109,15 @@ def run_desktop(scenarios: list[str], screenshots: Path, workdir: Path, batch_in
     report_path = workdir / "desktop_report.json"
     report_path.unlink(missing_ok=True)
     env = desktop_env(profiles, from_zip)
+    if language:  # QGIS's own texts follow --lang, QgsApplication.locale() (the plugin's translation) LANG
+        env.update(LANG=f"{language}.UTF-8", LANGUAGE=language)
     env.update(BE_SCENARIOS=",".join(scenarios), BE_SCREENSHOTS=str(screenshots), BE_WORKDIR=str(workdir),
                BE_REPORT=str(report_path), BE_TIMEOUT=str(scenario_timeout), BE_SAMPLE=str(SAMPLE),
                BE_BATCH_INPUTS=os.pathsep.join(str(Path(p).resolve()) for p in batch_inputs))
     command = [
         "xvfb-run", "-a", "-s", "-screen 0 1280x860x24",
         QGIS, "--nologo", "--noversioncheck", "--profiles-path", str(profiles), "--profile", "default",
-        "--code", str(PROBE),
+        "--code", str(PROBE), *(["--lang", language[:2]] if language else []),
     ]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # its own process group: a timeout ends Xvfb and QGIS too
@@ -160,7 +165,9 @@ def problems(report: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", default="toolbox,dialog,batch",
-                        help="comma separated: toolbox, dialog, batch (default: all)")
+                        help="comma separated: toolbox, dialog, dialog_maskrcnn, choices, batch "
+                             "(default: toolbox,dialog,batch)")
+    parser.add_argument("--lang", default="", help="locale of QGIS's interface, e.g. fr_FR (default: the system's)")
     parser.add_argument("--screenshots", type=Path, default=ROOT / "build" / "screenshots")
     parser.add_argument("--timeout", type=float, default=420.0)
     args = parser.parse_args()
@@ -170,7 +177,8 @@ def main() -> None:
         scenarios.remove("batch")
     with tempfile.TemporaryDirectory(prefix="building_extractor_") as tmp:
         batch_inputs = make_batch_inputs(Path(tmp) / "inputs") if "batch" in scenarios else []
-        report = run_desktop(scenarios, args.screenshots, Path(tmp) / "work", batch_inputs, args.timeout)
+        report = run_desktop(scenarios, args.screenshots, Path(tmp) / "work", batch_inputs, args.timeout,
+                             language=args.lang)
     found = problems(report)
     for part in ("dialog", "batch"):
         report.get(part, {}).pop("log", None)  # long; the screenshots show it

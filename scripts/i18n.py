@@ -1,7 +1,8 @@
 """Translations: collect the strings the algorithm dialogs show and keep building_extractor/i18n/*.ts up to date.
 
 The strings are read from the algorithms themselves (for every algorithm: display name, group, short help — the
-dialog's right-hand panel — every parameter's label, help and file filter, and every output's name), because many
+dialog's right-hand panel — every parameter's label, help, file filter and drop-down options, and every
+output's name), because many
 are passed through ``self.tr`` at run time and pylupdate5 cannot see them. They are written under one context,
 ``BaseAlgorithm``, which ``BaseAlgorithm.tr`` consults after the algorithm's own class. Existing translations are
 kept; new strings come in unfinished. `make stage` compiles the .ts files to .qm with lrelease.
@@ -37,6 +38,8 @@ def collect() -> list[str]:
             found += [parameter.description(), parameter.help()]
             if hasattr(parameter, "fileFilter"):
                 found.append(parameter.fileFilter())
+            if parameter.type() == "enum" and not parameter.usesStaticStrings():
+                found += parameter.options()  # drop-down labels (static strings: technical names, shown as they are)
         found += [output.description() for output in algorithm.outputDefinitions()]
     unique: list[str] = []
     for text in found:

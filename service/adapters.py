@@ -1,8 +1,10 @@
 """How py-qgis-wps 1.10 describes, fills and runs our algorithms, where its defaults do not fit.
 
 Installed by serve.py before the server starts (worker processes are forked from it, so they carry it):
-- static-string enums (DEVICE, REGULARIZE: QGIS >= 3.18) are described by their strings and passed as
-  strings; py-qgis-wps 1.10 only knows index enums and refuses to load an algorithm that has one;
+- static-string enums (DEVICE, BACKEND: QGIS >= 3.18) are described by their strings and passed as
+  strings; py-qgis-wps 1.10 only knows index enums and refuses to load an algorithm that has one; the plugin's
+  named enums (REGULARIZE, TTA...: index enums with translated labels whose options also have names) are
+  described and passed by their option names, which stay the same in every language;
 - inputs with a default are optional, as in qgis_process;
 - a model file parameter (.safetensors, .onnx) is a name chosen from the models folder, not an upload;
 - every layer input is checked by guard.py (data folder, URL schemes) before QGIS opens it, each raster
@@ -55,7 +57,13 @@ def _models_dir() -> Path:
 
 
 def _is_static_enum(param: QgsProcessingParameterDefinition) -> bool:
-    return param.type() == "enum" and param.usesStaticStrings()
+    """An enum passed by its option strings: static strings, or a named enum (option names in its metadata)."""
+    return param.type() == "enum" and (param.usesStaticStrings() or bool(_option_names(param)))
+
+
+def _option_names(param: QgsProcessingParameterDefinition) -> list[str]:
+    """A named enum's option names (building_extractor.processing.base_algorithm.OPTION_NAMES), else []."""
+    return list(param.metadata().get("option_names", []))
 
 
 def _is_model_file(param: QgsProcessingParameterDefinition) -> bool:
@@ -84,7 +92,9 @@ def _literal(param: QgsProcessingParameterDefinition) -> LiteralInput:
     """A string input: the enum's own strings, or the names of the models folder."""
     optional = bool(param.flags() & QgsProcessingParameterDefinition.FlagOptional)
     if _is_static_enum(param):
-        values, default = param.options(), param.defaultValue()
+        values, default = _option_names(param) or param.options(), param.defaultValue()
+        if not param.usesStaticStrings() and default is not None:
+            default = values[int(default)]
         max_occurs = len(values) if param.allowMultiple() else 1
     else:
         values, default, max_occurs = model_names(_models_dir()), None, 1

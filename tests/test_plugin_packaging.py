@@ -263,11 +263,12 @@ def test_a_french_locale_shows_french_labels_in_qgis_process():
 
     french, english = help_text("fr_FR.UTF-8"), help_text("en_US.UTF-8")
     for expected in ("Extraire les bâtiments (U-Net)", "TILE_SIZE: Taille de tuile (px)", "OUTPUT: Bâtiments",
-                     "AREA: Dans les polygones"):
+                     "AREA: Dans les polygones", "- 1: Angles droits", "- 1: Symétries (4 passages)"):
         assert expected in french, (expected, french[:2000])
     assert "TILE_SIZE: Tile size (px)" in english and "Extraire" not in english
     training = help_text("fr_FR.UTF-8", "train_model")  # every dialog is translated, its short help too
-    for expected in ("Entraîner un modèle", "EPOCHS: Époques", "Entraîne un U-Net"):
+    for expected in ("Entraîner un modèle", "EPOCHS: Époques", "Entraîne un U-Net",
+                     "ResNet-18 (sans pré-entraînement)", "Entropie croisée pondérée"):
         assert expected in training, (expected, training[:2000])
 
 

@@ -50,7 +50,8 @@ def test_run_extracts_building_instances_with_mask_rcnn_as_json(tmp_path):
     sample = ROOT / "data" / "sample" / "banepa_sample.tif"
     output = tmp_path / "instances.gpkg"
     proc = qgis_process("--json", "run", "building_extractor:extract_buildings_maskrcnn", f"--INPUT={sample}",
-                        f"--OUTPUT={output}", "--DEVICE=cpu")
+                        f"--OUTPUT={output}", "--DEVICE=cpu", "--BACKEND=onnxruntime", "--REGULARIZE=right_angles",
+                        "--TTA=none")  # the names scripts used when these enums held static strings
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["results"]["OUTPUT"] == str(output)
     assert_logs_costs(json.loads(proc.stdout), "detect")

@@ -132,12 +132,28 @@ Avec un modèle d'occupation du sol (plusieurs classes, p. ex. models/landcover_
       <translation>Chaque tuile passe aussi dans le modèle retournée (4 passes) ou retournée et tournée de 90° (8 passes) ; les réponses, remises en place, sont moyennées. Plus lent d’autant de passes.</translation>
     </message>
     <message>
+      <source>None</source>
+      <translation>Aucune</translation>
+    </message>
+    <message>
+      <source>Flips (4 passes)</source>
+      <translation>Symétries (4 passages)</translation>
+    </message>
+    <message>
+      <source>Flips and 90° rotations (8 passes)</source>
+      <translation>Symétries et rotations de 90° (8 passages)</translation>
+    </message>
+    <message>
       <source>Normalize hazy imagery</source>
       <translation>Normaliser les images voilées</translation>
     </message>
     <message>
       <source>For hazy, faded or low-contrast images: one stretch of all bands (colours keep their balance) from the image's 2-98 % range to that of the shipped models' training imagery. Computed once from the whole image (its overviews when it has them).</source>
       <translation>Pour les images voilées (brume), délavées ou peu contrastées : un même étirement de toutes les bandes (les couleurs gardent leur équilibre) de la plage 2-98 % de l’image vers celle des images d’entraînement des modèles fournis. Calculé une fois sur toute l’image (sur ses aperçus quand elle en a).</translation>
+    </message>
+    <message>
+      <source>Stretch to the training imagery's range (hazy or faded images)</source>
+      <translation>Étirer à la plage de l'imagerie d'entraînement (images voilées ou ternes)</translation>
     </message>
     <message>
       <source>Building threshold</source>
@@ -200,8 +216,28 @@ Avec un modèle d'occupation du sol (plusieurs classes, p. ex. models/landcover_
       <translation>Régulariser</translation>
     </message>
     <message>
-      <source>Straighten walls (LOD0 footprints): right_angles keeps right angles, none keeps the traced outline.</source>
-      <translation>Redresser les murs (emprises LOD0) : right_angles garde des angles droits, none garde le contour tracé.</translation>
+      <source>Straighten walls (LOD0 footprints). Scripts may also pass the option's name: none, right_angles, right_angles_diagonals, any_angle, circle.</source>
+      <translation>Redresse les murs (emprises LOD0). Les scripts peuvent aussi passer le nom de l'option : none, right_angles, right_angles_diagonals, any_angle, circle.</translation>
+    </message>
+    <message>
+      <source>None (the traced outline)</source>
+      <translation>Aucune (le contour tracé)</translation>
+    </message>
+    <message>
+      <source>Right angles</source>
+      <translation>Angles droits</translation>
+    </message>
+    <message>
+      <source>Right angles and 45° diagonals</source>
+      <translation>Angles droits et diagonales à 45°</translation>
+    </message>
+    <message>
+      <source>Any angle (straight edges)</source>
+      <translation>Tout angle (côtés droits)</translation>
+    </message>
+    <message>
+      <source>Circle</source>
+      <translation>Cercle</translation>
     </message>
     <message>
       <source>Largest web area (km²)</source>
@@ -372,8 +408,64 @@ Occupation du sol : listez les classes dans Classes (valeur=nom[:#couleur], p. e
       <translation>Architecture (ignorée en cas d'affinage)</translation>
     </message>
     <message>
+      <source>U-Net</source>
+      <translation>U-Net</translation>
+    </message>
+    <message>
+      <source>Mask R-CNN (one polygon per building)</source>
+      <translation>Mask R-CNN (un polygone par bâtiment)</translation>
+    </message>
+    <message>
+      <source>UNet++</source>
+      <translation>UNet++</translation>
+    </message>
+    <message>
+      <source>LinkNet</source>
+      <translation>LinkNet</translation>
+    </message>
+    <message>
+      <source>P-LinkNet (LinkNet + pyramid pooling)</source>
+      <translation>P-LinkNet (LinkNet + pooling pyramidal)</translation>
+    </message>
+    <message>
+      <source>DeepLabV3+</source>
+      <translation>DeepLabV3+</translation>
+    </message>
+    <message>
+      <source>FPN</source>
+      <translation>FPN</translation>
+    </message>
+    <message>
       <source>Encoder (ignored when fine-tuning)</source>
       <translation>Encodeur (ignoré en cas d'affinage)</translation>
+    </message>
+    <message>
+      <source>EfficientNet-Lite0 (ImageNet)</source>
+      <translation>EfficientNet-Lite0 (ImageNet)</translation>
+    </message>
+    <message>
+      <source>ResNet-18 (from scratch)</source>
+      <translation>ResNet-18 (sans pré-entraînement)</translation>
+    </message>
+    <message>
+      <source>ResNet-34 (from scratch)</source>
+      <translation>ResNet-34 (sans pré-entraînement)</translation>
+    </message>
+    <message>
+      <source>ResNet-50 (from scratch)</source>
+      <translation>ResNet-50 (sans pré-entraînement)</translation>
+    </message>
+    <message>
+      <source>MobileNetV3-Large (from scratch)</source>
+      <translation>MobileNetV3-Large (sans pré-entraînement)</translation>
+    </message>
+    <message>
+      <source>EfficientNet-Lite1 (ImageNet)</source>
+      <translation>EfficientNet-Lite1 (ImageNet)</translation>
+    </message>
+    <message>
+      <source>EfficientNet-Lite2 (ImageNet)</source>
+      <translation>EfficientNet-Lite2 (ImageNet)</translation>
     </message>
     <message>
       <source>Start from model (fine-tune)</source>
@@ -410,6 +502,34 @@ Occupation du sol : listez les classes dans Classes (valeur=nom[:#couleur], p. e
     <message>
       <source>Loss (all but Mask R-CNN)</source>
       <translation>Fonction de perte (sauf Mask R-CNN)</translation>
+    </message>
+    <message>
+      <source>BCE + Dice</source>
+      <translation>BCE + Dice</translation>
+    </message>
+    <message>
+      <source>BCE + Lovász hinge</source>
+      <translation>BCE + Lovász hinge</translation>
+    </message>
+    <message>
+      <source>Focal</source>
+      <translation>Focale</translation>
+    </message>
+    <message>
+      <source>IoU (Jaccard)</source>
+      <translation>IoU (Jaccard)</translation>
+    </message>
+    <message>
+      <source>Lovász hinge</source>
+      <translation>Lovász hinge</translation>
+    </message>
+    <message>
+      <source>Tversky (alpha 0.3, beta 0.7)</source>
+      <translation>Tversky (alpha 0,3, bêta 0,7)</translation>
+    </message>
+    <message>
+      <source>Weighted cross entropy</source>
+      <translation>Entropie croisée pondérée</translation>
     </message>
     <message>
       <source>When cancelled, keep the best model so far</source>
@@ -694,6 +814,22 @@ Sorties facultatives : blocs LOD1 en couche MultiPolygonZ (sol, murs et toit pla
     <message>
       <source>Roof height of the LOD1 blocks</source>
       <translation>Hauteur de toit des blocs LOD1</translation>
+    </message>
+    <message>
+      <source>Median (height_median)</source>
+      <translation>Médiane (height_median)</translation>
+    </message>
+    <message>
+      <source>Mean (height_mean)</source>
+      <translation>Moyenne (height_mean)</translation>
+    </message>
+    <message>
+      <source>90th percentile (height_p90)</source>
+      <translation>90e centile (height_p90)</translation>
+    </message>
+    <message>
+      <source>Maximum (height_max)</source>
+      <translation>Maximum (height_max)</translation>
     </message>
     <message>
       <source>Buildings with heights</source>

@@ -219,22 +219,27 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
                     return f"{name} must be {allowed_numbers(definition)}; got {printable(value)}."
             elif isinstance(definition, QgsProcessingParameterEnum) and value not in (None, "") and \
                     not isinstance(value, QgsProperty) and not definition.checkValueIsAcceptable(value, context):
-                options = definition.options()
+                options = option_names(definition) or definition.options()
                 return (f"{name} must be one of {', '.join(options)} (or its number, 0-{len(options) - 1}); "
                         f"got {printable(value)}.")
         return None
 
     def with_enum_names(self, parameters: dict) -> dict:
         """``parameters`` with the index of a static-string enum (DEVICE=2, as the help lists the options)
-        replaced by the option's name."""
+        replaced by the option's name, and the name of a :meth:`named_enum` option (REGULARIZE=right_angles)
+        by its index."""
         changed = dict(parameters)
         for definition in self.parameterDefinitions():
             value = parameters.get(definition.name())
-            if isinstance(definition, QgsProcessingParameterEnum) and definition.usesStaticStrings():
+            if not isinstance(definition, QgsProcessingParameterEnum) or isinstance(value, bool) or \
+                    not isinstance(value, (int, str)):
+                continue
+            if definition.usesStaticStrings():
                 options = definition.options()
-                if isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).isdigit() \
-                        and str(value) not in options and int(value) < len(options):
+                if str(value).isdigit() and str(value) not in options and int(value) < len(options):
                     changed[definition.name()] = options[int(value)]
+            elif value in option_names(definition):
+                changed[definition.name()] = option_names(definition).index(value)
         return changed
 
     def preprocessParameters(self, parameters: dict) -> dict:  # noqa: N802 - QGIS API name
@@ -242,6 +247,30 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
 
     def parameterAsEnumString(self, parameters: dict, name: str, context: Any) -> str:  # noqa: N802
         return super().parameterAsEnumString(self.with_enum_names(parameters), name, context)
+
+    def parameterAsEnum(self, parameters: dict, name: str, context: Any) -> int:  # noqa: N802 - QGIS API name
+        """Also for an option given by its name: graphical models and batch files run without
+        checkParameterValues."""
+        return super().parameterAsEnum(self.with_enum_names(parameters), name, context)
+
+    def enum_name(self, parameters: dict, name: str, context: Any) -> str:
+        """The name of the chosen option of a :meth:`named_enum`."""
+        return option_names(self.parameterDefinition(name))[self.parameterAsEnum(parameters, name, context)]
+
+    def named_enum(self, name: str, description: str, choices: dict[str, str], default: str = "") -> \
+            QgsProcessingParameterEnum:
+        """An enum the dialog shows in the user's language (``choices``: option name -> English label).
+
+        Its value is the option's index, as in QGIS's own algorithms: QGIS 3.22 shows a static-string enum's
+        strings as they are, untranslatable. Scripts may still pass the option's name (``qgis_process
+        --REGULARIZE=right_angles``, the Python API, the web service, models and batch files saved when the
+        enum held static strings): :meth:`with_enum_names` turns it into the index on every path."""
+        names = list(choices)
+        parameter = QgsProcessingParameterEnum(name, self.tr(description),
+                                               options=[self.tr(label) for label in choices.values()],
+                                               defaultValue=names.index(default) if default else 0)
+        parameter.setMetadata({**parameter.metadata(), OPTION_NAMES: names})
+        return parameter
 
     def prepareAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> bool:  # noqa: N802
         self.checkDependencies()
@@ -357,6 +386,14 @@ class BaseAlgorithm(QgsProcessingAlgorithm):
 
     def add_advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
         self.add(parameter, advanced=True)
+
+
+OPTION_NAMES = "option_names"  # a named_enum's option names, in its parameter's metadata (service/ reads them)
+
+
+def option_names(definition: Any) -> list[str]:
+    """The option names of a :meth:`BaseAlgorithm.named_enum` ([] for any other parameter)."""
+    return list(definition.metadata().get(OPTION_NAMES, [])) if definition is not None else []
 
 
 INPUT_PARAMETER_TYPES = (QgsProcessingParameterRasterLayer, QgsProcessingParameterVectorLayer,

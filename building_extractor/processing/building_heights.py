@@ -13,7 +13,6 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBand,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFileDestination,
@@ -29,7 +28,9 @@ from .compat import FieldType
 from .outputs import style_blocks, style_heights
 from .shapely_bridge import extend_fields, from_shapely, metric_crs, to_shapely
 
-ROOF_STATISTICS = ("height_median", "height_mean", "height_p90", "height_max")
+ROOF_CHOICES = {"height_median": "Median (height_median)", "height_mean": "Mean (height_mean)",
+                "height_p90": "90th percentile (height_p90)", "height_max": "Maximum (height_max)"}
+ROOF_STATISTICS = tuple(ROOF_CHOICES)  # option name = the statistic's field
 
 
 class BuildingHeights(BaseAlgorithm):
@@ -66,9 +67,7 @@ class BuildingHeights(BaseAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.BUFFER, self.tr("Inward buffer to skip wall edges (metres)"),
             QgsProcessingParameterNumber.Double, 0.0, minValue=0.0, maxValue=50.0))
-        self.add_advanced(QgsProcessingParameterEnum(
-            self.ROOF, self.tr("Roof height of the LOD1 blocks"), options=list(ROOF_STATISTICS),
-            defaultValue=0))
+        self.add_advanced(self.named_enum(self.ROOF, "Roof height of the LOD1 blocks", ROOF_CHOICES))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Buildings with heights"), QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -89,7 +88,7 @@ class BuildingHeights(BaseAlgorithm):
         dtm = self.parameterAsRasterLayer(parameters, self.DTM, context)
         band = self.parameterAsInt(parameters, self.BAND, context) or 1
         buffer = self.parameterAsDouble(parameters, self.BUFFER, context)
-        roof = ROOF_STATISTICS[self.parameterAsEnum(parameters, self.ROOF, context)]
+        roof = self.enum_name(parameters, self.ROOF, context)
 
         crs, tc = source.sourceCrs(), context.transformContext()
         work_crs = metric_crs(crs, source.sourceExtent(), tc)

@@ -21,7 +21,6 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBand,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
@@ -37,12 +36,11 @@ from qgis.core import (
 from ..core.errors import BuildingExtractorError
 from ..core.extract.normalize import NORMALIZATIONS
 from ..core.extract.pipeline import STAGES, ExtractionOptions, ExtractionRun, extract_buildings
-from ..core.extract.tta import TTA_LABELS, TTA_MODES
+from ..core.extract.tta import TTA_LABELS
 from ..core.io.area import AreaSpec
 from ..core.models.choices import extract_algorithm, task_label, task_of
 from ..core.models.devices import device_problem
 from ..core.models.model_file import default_model_path, read_config
-from ..core.vector.regularize import MODES
 from ..core.vector.vectorize import PostProcessOptions
 from .base_algorithm import (
     BaseAlgorithm,
@@ -64,10 +62,11 @@ from .outputs import (
     requested_destination,
     style_by_confidence,
 )
+from .regularize_buildings import MODE_CHOICES
 from .settings import resolve_model
 
 MAX_TILE_SIZE = 8192
-REGULARIZE_MODES = ("none", *MODES)
+REGULARIZE_CHOICES = {"none": "None (the traced outline)", **MODE_CHOICES}  # option name -> dialog label
 FIELDS = (("id", FieldType.INT), ("confidence", FieldType.DOUBLE), ("max_probability", FieldType.DOUBLE),
           ("area_m2", FieldType.DOUBLE), ("perimeter_m", FieldType.DOUBLE))
 
@@ -123,10 +122,9 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         self._add_polygon_parameters()
         self.add(number(self.FILL_HOLES, self.tr("Fill holes below (m²)"), number.Double, 4.0, minValue=0.0),
                  "Holes smaller than this inside a building are filled.", advanced=True, decimals=1)
-        self.add(QgsProcessingParameterEnum(
-            self.REGULARIZE, self.tr("Regularize"), options=list(REGULARIZE_MODES), defaultValue="none",
-            usesStaticStrings=True), "Straighten walls (LOD0 footprints): right_angles keeps right angles, "
-                                     "none keeps the traced outline.")
+        self.add(self.named_enum(self.REGULARIZE, "Regularize", REGULARIZE_CHOICES, "none"),
+                 "Straighten walls (LOD0 footprints). Scripts may also pass the option's name: none, right_angles, "
+                 "right_angles_diagonals, any_angle, circle.")
         self._add_output_parameters()
         self.add(QgsProcessingParameterRasterDestination(
             self.OUTPUT_PROBABILITY, self.tr("Probability raster"), optional=True, createByDefault=False),
@@ -175,13 +173,10 @@ class ExtractBuildingsUnet(BaseAlgorithm):
                         optional=True, minValue=0.0),
                  "Pixels shared by neighbouring tiles (below 1: a fraction of the tile). The default is the model's.",
                  advanced=True, decimals=2)
-        self.add(QgsProcessingParameterEnum(self.TTA, self.tr("Test-time augmentation"),
-                                            options=[self.tr(label) for label in TTA_LABELS.values()], defaultValue=0),
+        self.add(self.named_enum(self.TTA, "Test-time augmentation", TTA_LABELS, "none"),
                  "Each tile also goes through the model flipped (4 passes) or flipped and turned by 90° (8 passes); "
                  "the answers, turned back, are averaged. Slower by the number of passes.", advanced=True)
-        self.add(QgsProcessingParameterEnum(self.NORMALIZE, self.tr("Normalize hazy imagery"),
-                                            options=[self.tr(label) for label in NORMALIZATIONS.values()],
-                                            defaultValue=0),
+        self.add(self.named_enum(self.NORMALIZE, "Normalize hazy imagery", NORMALIZATIONS, "none"),
                  "For hazy, faded or low-contrast images: one stretch of all bands (colours keep their balance) from "
                  "the image's 2-98 % range to that of the shipped models' training imagery. Computed once from the "
                  "whole image (its overviews when it has them).", advanced=True)
@@ -353,7 +348,7 @@ class ExtractBuildingsUnet(BaseAlgorithm):
         return value not in (None, "")
 
     def _regularize_mode(self, parameters: dict, context: Any) -> str:
-        mode = self.parameterAsEnumString(parameters, self.REGULARIZE, context) or "none"
+        mode = self.enum_name(parameters, self.REGULARIZE, context)
         return "" if mode == "none" else mode
 
     def _optional_number(self, parameters: dict, name: str, context: Any, integer: bool = False) -> Any:
@@ -505,8 +500,8 @@ class ExtractBuildingsUnet(BaseAlgorithm):
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
             tile_size=self._model_number(parameters, self.TILE_SIZE, context, integer=True),
             overlap=self._model_number(parameters, self.OVERLAP, context),
-            tta=list(TTA_MODES)[self.parameterAsEnum(parameters, self.TTA, context)],
-            normalize=list(NORMALIZATIONS)[self.parameterAsEnum(parameters, self.NORMALIZE, context)],
+            tta=self.enum_name(parameters, self.TTA, context),
+            normalize=self.enum_name(parameters, self.NORMALIZE, context),
             area=self._area(parameters, context),
         )
 

@@ -10,7 +10,6 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterNumber,
@@ -24,6 +23,7 @@ from .outputs import style_regularized
 from .shapely_bridge import extend_fields, from_shapely, metric_crs, to_shapely
 
 MODE_LABELS = ("Right angles", "Right angles and 45° diagonals", "Any angle (straight edges)", "Circle")
+MODE_CHOICES = dict(zip(MODES, MODE_LABELS))  # option name (core.vector.regularize.MODES) -> dialog label
 
 
 class RegularizeBuildings(BaseAlgorithm):
@@ -50,8 +50,7 @@ class RegularizeBuildings(BaseAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 - QGIS API name
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Building footprints"), [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.MODE, self.tr("Regularization"), options=[self.tr(m) for m in MODE_LABELS], defaultValue=0))
+        self.addParameter(self.named_enum(self.MODE, "Regularization", MODE_CHOICES))
         self.addParameter(QgsProcessingParameterNumber(
             self.TOLERANCE, self.tr("Tolerance (metres)"), QgsProcessingParameterNumber.Double,
             RegularizeOptions.tolerance, minValue=0.01, maxValue=100.0))
@@ -75,7 +74,7 @@ class RegularizeBuildings(BaseAlgorithm):
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
         options = RegularizeOptions(
-            mode=MODES[self.parameterAsEnum(parameters, self.MODE, context)],
+            mode=self.enum_name(parameters, self.MODE, context),
             tolerance=self.parameterAsDouble(parameters, self.TOLERANCE, context),
             min_iou=self.parameterAsDouble(parameters, self.MIN_IOU, context),
             min_hole_area=self.parameterAsDouble(parameters, self.MIN_HOLE_AREA, context),

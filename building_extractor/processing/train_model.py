@@ -14,7 +14,6 @@ from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -123,12 +122,10 @@ class TrainModel(BaseAlgorithm):
             self.VALIDATION_FRACTION, self.tr("Validation fraction held out by spatial blocks (without a "
                                               "validation raster)"),
             QgsProcessingParameterNumber.Double, 0.2, minValue=0.0, maxValue=0.9))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.ARCHITECTURE, self.tr("Architecture (ignored when fine-tuning)"),
-            options=[a.label for a in ARCHITECTURES.values()], defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.ENCODER, self.tr("Encoder (ignored when fine-tuning)"), options=[e.label for e in ENCODERS.values()],
-            defaultValue=0))
+        self.addParameter(self.named_enum(self.ARCHITECTURE, "Architecture (ignored when fine-tuning)",
+                                          {name: a.label for name, a in ARCHITECTURES.items()}))
+        self.addParameter(self.named_enum(self.ENCODER, "Encoder (ignored when fine-tuning)",
+                                          {name: e.label for name, e in ENCODERS.items()}))
         self.add_model_parameter(self.INIT_MODEL, "Start from model (fine-tune)", optional=True)
         self.addParameter(QgsProcessingParameterNumber(
             self.RESOLUTION, self.tr("Training resolution (m per pixel)"), QgsProcessingParameterNumber.Double,
@@ -152,9 +149,8 @@ class TrainModel(BaseAlgorithm):
         self.add_advanced(QgsProcessingParameterNumber(
             self.CHIP_SIZE, self.tr("Chip size (pixels, multiple of 32)"), QgsProcessingParameterNumber.Integer,
             256, minValue=64, maxValue=1024))
-        self.add_advanced(QgsProcessingParameterEnum(
-            self.LOSS, self.tr("Loss (all but Mask R-CNN)"), options=[UNET_LOSSES[name][0] for name in LOSSES],
-            defaultValue=0))
+        self.add_advanced(self.named_enum(self.LOSS, "Loss (all but Mask R-CNN)",
+                                          {name: UNET_LOSSES[name][0] for name in LOSSES}))
         self.addParameter(self.device_parameter(self.DEVICE))
         self.addParameter(QgsProcessingParameterBoolean(
             self.KEEP_BEST_ON_CANCEL, self.tr("When cancelled, keep the best model so far"), defaultValue=True))
@@ -303,13 +299,13 @@ class TrainModel(BaseAlgorithm):
         from ..core.train.training import TrainingOptions
 
         chip = self.parameterAsInt(parameters, self.CHIP_SIZE, context)
-        architecture = ARCHITECTURE_NAMES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)]
+        architecture = self.enum_name(parameters, self.ARCHITECTURE, context)
         task = ARCHITECTURES[architecture].task
         batch = parameters.get(self.BATCH_SIZE)
         rate = parameters.get(self.LEARNING_RATE)
         return TrainingOptions(
             architecture=architecture,
-            encoder=ENCODER_NAMES[self.parameterAsEnum(parameters, self.ENCODER, context)],
+            encoder=self.enum_name(parameters, self.ENCODER, context),
             gsd_m=self.parameterAsDouble(parameters, self.RESOLUTION, context),
             chip_size=chip,
             block_size=chip,
@@ -323,7 +319,7 @@ class TrainModel(BaseAlgorithm):
             max_minutes=self.parameterAsDouble(parameters, self.MAX_MINUTES, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
-            loss=LOSSES[self.parameterAsEnum(parameters, self.LOSS, context)],
+            loss=self.enum_name(parameters, self.LOSS, context),
             classes=parse_classes(self.parameterAsString(parameters, self.CLASSES, context)),
             bands=[b.strip().lower() for b in self.parameterAsString(parameters, self.IMAGE_BANDS, context).split(",")
                    if b.strip()] or ["red", "green", "blue"],

@@ -87,6 +87,8 @@ def test_lists_the_extraction_algorithms_only_with_their_inputs(service):
     assert inputs["MODEL"]["schema"]["enum"] == ["default_maskrcnn", "default_unet"]  # names, not uploads
     device = inputs["DEVICE"]["schema"]  # a static-string enum: its strings, not indices
     assert device["type"] == "string" and device["default"] == "auto" and {"auto", "cpu"} <= set(device["enum"])
+    regularize = inputs["REGULARIZE"]["schema"]  # a named enum: its option names, whatever the dialog's language
+    assert regularize["default"] == "none" and "right_angles" in regularize["enum"], regularize
     assert inputs["INPUT"]["minOccurs"] == 1 and inputs["MIN_AREA"]["minOccurs"] == 0  # defaults are optional
 
 
