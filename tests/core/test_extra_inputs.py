@@ -178,9 +178,10 @@ def test_onnxruntime_reads_extra_inputs_as_torch_does(scene, tmp_path) -> None:
     from shapely import wkb
 
     from building_extractor.core.extract.pipeline import ExtractionOptions, ExtractionRun, extract_buildings
+    from building_extractor.core.models.export import export_model_file
     from building_extractor.core.models.model_file import read_config
-    from building_extractor.core.models.onnx_model import export_model_file
-    from building_extractor.core.train.training import TrainingOptions, TrainingSource, make_trainer
+    from building_extractor.core.train.trainers import make_trainer
+    from building_extractor.core.train.training import TrainingOptions, TrainingSource
 
     rgbn = {}
     for name, seed in (("train", 0), ("other", 5)):  # RGBN: the 4th band not alpha (rasterio's default)

@@ -204,8 +204,9 @@ def test_polygon_layers_label_like_the_class_raster(shared_data, tmp_path) -> No
     """Real Dubai labels given as one polygon layer per class (one of them in another CRS) burn the same class of
     every pixel as the class raster they were polygonized from; "unlabeled" (no class here) and the nodata gap
     stay unknown both ways."""
-    from building_extractor.core.train.landcover_training import LandCoverPlace, class_lookup
-    from building_extractor.core.train.training import IGNORE, TrainingSource
+    from building_extractor.core.io.labels import IGNORE, class_lookup
+    from building_extractor.core.train.landcover_training import LandCoverPlace
+    from building_extractor.core.train.training import TrainingSource
 
     classes = DUBAI_CLASSES[:5]
     data = dubai_class_layers(shared_data, tmp_path, classes)
