@@ -260,7 +260,9 @@ def test_run_trains_extracts_and_evaluates_land_cover_from_class_layers(shared_d
                         "EPOCHS=1", "STEPS_PER_EPOCH=2", "BATCH_SIZE=2", "CHIP_SIZE=64", "LEARNING_RATE=0.00001",
                         "DEVICE=cpu", f"OUTPUT_MODEL={model}")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    trained = json.loads(proc.stdout)["results"]
+    answer = json.loads(proc.stdout)
+    assert re.search(r"1 raster\(s\), \d+ class polygons, \d+ validation chips", " ".join(answer["log"]["info"]))
+    trained = answer["results"]
     assert 0 <= trained["VAL_ACCURACY"] <= 1 and Path(trained["OUTPUT_ONNX"]).exists()
     config = read_config(str(model))
     assert config.classes == [c["name"] for c in DUBAI_CLASSES] and config.class_values == [1, 2, 3, 4, 5, 6]

@@ -138,6 +138,13 @@ class LandCoverTrainer(Trainer):
         """Class labels need no footprint check: chips without labelled pixels are never drawn, and a raster
         with none at all stops the run when sampling (Trainer._draw_chip)."""
 
+    def _labels_found(self, places: list[_Place]) -> str:
+        """Class rasters and class polygons (not building footprints) for the log line that starts training."""
+        rasters = sum(1 for p in places if p.source.class_raster)
+        polygons = sum(len(p.polygons) for p in places if not p.source.class_raster)
+        parts = [f"{rasters} class raster(s)"] if rasters else []
+        return ", ".join(parts + ([f"{polygons} class polygons"] if polygons else [])) or "no labels"
+
     def _target(self, labels: np.ndarray) -> Any:
         import torch
 

@@ -487,7 +487,7 @@ class Trainer:
         if not val_chips:
             self._no_validation(config.gsd_m)
         self.progress.info(
-            f"Training on {device}: {len(places)} raster(s), {sum(len(p.polygons) for p in places)} footprints, "
+            f"Training on {device}: {len(places)} raster(s), {self._labels_found(places)}, "
             f"{len(val_chips)} validation chips of {o.block_size} px at {config.gsd_m} m."
         )
         optimizer = torch.optim.AdamW(model.parameters(), lr=o.learning_rate, weight_decay=o.weight_decay)
@@ -564,6 +564,10 @@ class Trainer:
 
     def _check_labels(self, places: list[_Place]) -> None:
         check_labels(places, self.progress)
+
+    def _labels_found(self, places: list[_Place]) -> str:
+        """The labels read, for the log line that starts training."""
+        return f"{sum(len(p.polygons) for p in places)} footprints"
 
     def _open_place(self, source: TrainingSource, config: ModelConfig) -> _Place:
         return with_inputs(self.place_type(source, config.gsd_m, config.band_count), config)
