@@ -71,7 +71,8 @@ def parser() -> argparse.ArgumentParser:
     dask.add_argument("--threads-per-worker", type=int, default=1, help="LocalCluster threads per worker (default 1)")
     dask.add_argument("--partition-size", type=int, default=DEFAULT_PARTITION_SIZE,
                       help=f"partition core size px of the processing grid (default {DEFAULT_PARTITION_SIZE})")
-    dask.add_argument("--halo", type=int, help="px read around each partition (default: tile overlap + 40 m)")
+    dask.add_argument("--halo", type=int, help="px around each partition computed as in one process (default: "
+                                               "40 m, the largest building kept whole); windows end on whole tiles")
     dask.add_argument("--no-resume", action="store_true", help="start over instead of resuming an interrupted run")
     dask.add_argument("--dashboard-address", default=":8787", help="LocalCluster dashboard (default :8787)")
     p.add_argument("--asset", help="STAC asset key (default: visual, image, data... or the first GeoTIFF)")

@@ -19,7 +19,14 @@ from typing import Any
 
 from ..core.errors import BuildingExtractorError, Cancelled, DependencyError
 from ..core.progress import Progress, SilentProgress
-from .partitions import DEFAULT_PARTITION_SIZE, PartitionJob, PartitionLayout, PartitionResult, default_halo
+from .partitions import (
+    DEFAULT_PARTITION_SIZE,
+    PartitionJob,
+    PartitionLayout,
+    PartitionResult,
+    default_halo,
+    tile_axes,
+)
 
 INSTALL_HINT = "python3 -m pip install dask distributed pystac"
 
@@ -32,7 +39,7 @@ class ClusterOptions:
     workers: int | None = None  # LocalCluster worker processes (default: one per CPU core)
     threads_per_worker: int = 1
     partition_size: int = DEFAULT_PARTITION_SIZE
-    halo: int | None = None  # px; default: tile overlap + the largest building
+    halo: int | None = None  # px computed as in one process around each core; default: the largest building
     dashboard_address: str | None = ":8787"
 
 
@@ -79,11 +86,12 @@ def plan(dataset: str, architecture: str, options: Any, cluster: ClusterOptions,
         grid, output_crs = source.grid, source.source_crs_wkt
     tile = options.tile_size or config.tile_size
     overlap = resolve_overlap(config.overlap if options.overlap is None else options.overlap, tile)
-    halo = cluster.halo if cluster.halo is not None else default_halo(overlap, grid.gsd_m)
+    halo = cluster.halo if cluster.halo is not None else default_halo(grid.gsd_m)
     if cluster.partition_size < 64 or halo < 0:
         raise BuildingExtractorError(f"Partitions must be at least 64 px with a halo of 0 px or more; got "
                                      f"{cluster.partition_size} px and {halo} px.")
-    layout = PartitionLayout(grid.width, grid.height, cluster.partition_size, halo)
+    layout = PartitionLayout(grid.width, grid.height, cluster.partition_size, halo,
+                             *tile_axes(architecture, config, tile, overlap, grid.width, grid.height))
     t = grid.transform
     return PartitionJob(dataset, architecture, options, layout, grid.crs_wkt, (t.a, t.b, t.c, t.d, t.e, t.f),
                         output_crs, probability_dir)
@@ -132,7 +140,7 @@ def dashboard(client: Any) -> str:
     import importlib.util
 
     if importlib.util.find_spec("bokeh") is None:
-        return f"off (python3 -m pip install 'bokeh>=3.1' serves it at {client.dashboard_link})"
+        return f"off (python3 -m pip install bokeh==3.9.2 serves it at {client.dashboard_link})"
     return client.dashboard_link
 
 
@@ -204,7 +212,7 @@ def iter_cluster_buildings(dataset: str, architecture: str, options: Any, cluste
 def describe(job: PartitionJob) -> str:
     layout = job.layout
     return (f"{layout.width}×{layout.height} px processing grid in {len(layout)} partitions of {layout.size} px "
-            f"({layout.rows} rows × {layout.cols} columns) with a {layout.halo} px halo.")
+            f"({layout.rows} rows × {layout.cols} columns) with a {layout.halo} px halo, widened to whole tiles.")
 
 
 def probability_folder(probability: str) -> str:

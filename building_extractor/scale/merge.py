@@ -58,28 +58,14 @@ class PieceMerger:
         return resolved
 
     def _groups(self) -> list[list[int]]:
-        """Connected groups of pending pieces that show the same building (union-find over an STRtree's pairs)."""
-        from ..core.vector.spatial_index import SpatialIndex
+        """Connected groups of pending pieces that show the same building."""
+        from ..core.vector.spatial_index import connected_groups
 
-        polygons = [polygon for _, polygon in self.pending]
-        parent = list(range(len(polygons)))
+        def same(i: int, j: int) -> bool:
+            (a, a_polygon), (b, b_polygon) = self.pending[i], self.pending[j]
+            return a.partition != b.partition and same_building(a, a_polygon, b, b_polygon)
 
-        def root(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        index = SpatialIndex(polygons)
-        for i, (piece, polygon) in enumerate(self.pending):
-            for j in index.query(polygon):
-                other, other_polygon = self.pending[j]
-                if j > i and other.partition != piece.partition and same_building(piece, polygon, other, other_polygon):
-                    parent[root(j)] = root(i)
-        groups: dict[int, list[int]] = {}
-        for i in range(len(polygons)):
-            groups.setdefault(root(i), []).append(i)
-        return list(groups.values())
+        return connected_groups([polygon for _, polygon in self.pending], same)
 
     def _resolve(self, members: list[tuple[Piece, Any]]) -> list[Any]:
         whole = [piece for piece, _ in members if piece.whole]

@@ -42,13 +42,41 @@ class Partition:
 
 
 @dataclass(frozen=True)
+class TileAxis:
+    """The tiles of the single-process run along one axis of the processing grid: their starts and length (px)."""
+
+    starts: tuple[int, ...]
+    tile: int
+    length: int  # the grid's length on this axis
+
+    def window(self, low: int, high: int, halo: int) -> tuple[int, int]:
+        """The smallest span of whole tiles around [low, high) whose own tiles are the only ones covering the
+        pixels within ``halo`` px of it: those pixels then get exactly the single-process run's values.
+
+        The run in the span computes only the tiles lying inside it (``core.tiling.TileFrame``); a pixel also
+        covered by a tile that starts before the span or ends after it is computed without that tile, so the span
+        reaches back to the first tile that no earlier tile overlaps below ``low - halo`` (and likewise forwards).
+        """
+        ends = [start + self.tile for start in self.starts]
+        first = sum(end <= low - halo for end in ends)  # tiles before it end before the halo: not needed
+        last = sum(start < high + halo for start in self.starts) - 1  # tiles after it start beyond the halo
+        start = max(self.starts[first], 0) if first else 0
+        end = min(ends[last], self.length) if last < len(self.starts) - 1 else self.length
+        return start, end
+
+
+@dataclass(frozen=True)
 class PartitionLayout:
-    """Square cores of ``size`` px over a ``width`` × ``height`` px processing grid, each read with ``halo`` px."""
+    """Square cores of ``size`` px over a ``width`` × ``height`` px processing grid. Each partition reads its core,
+    at least ``halo`` px around it, and as much more as needed to end on the single-process run's tile edges
+    (``row_tiles``, ``col_tiles``): its buildings are then those the single-process run finds."""
 
     width: int
     height: int
     size: int
     halo: int
+    row_tiles: TileAxis
+    col_tiles: TileAxis
 
     @property
     def rows(self) -> int:
@@ -65,9 +93,8 @@ class PartitionLayout:
         row, col = divmod(index, self.cols)
         r0, c0 = row * self.size, col * self.size
         r1, c1 = min(r0 + self.size, self.height), min(c0 + self.size, self.width)
-        window = (max(0, r0 - self.halo), max(0, c0 - self.halo),
-                  min(self.height, r1 + self.halo), min(self.width, c1 + self.halo))
-        return Partition(index, (r0, c0, r1, c1), window)
+        (wr0, wr1), (wc0, wc1) = self.row_tiles.window(r0, r1, self.halo), self.col_tiles.window(c0, c1, self.halo)
+        return Partition(index, (r0, c0, r1, c1), (wr0, wc0, wr1, wc1))
 
     def owned_core(self, index: int) -> tuple[float, float, float, float]:
         """The core with its outer sides open: buildings beyond the grid's edge belong to the edge partition."""
@@ -97,9 +124,24 @@ class PartitionLayout:
         return [r * self.cols + c for r in rows for c in cols]
 
 
-def default_halo(tile_overlap_px: int, gsd_m: float, largest_building_m: float = LARGEST_BUILDING_M) -> int:
-    """Halo (px) wide enough for the tile overlap (model context) plus the largest building."""
-    return int(tile_overlap_px + math.ceil(largest_building_m / gsd_m))
+def default_halo(gsd_m: float, largest_building_m: float = LARGEST_BUILDING_M) -> int:
+    """Halo (px) that a building claimed by a partition (centroid within ``CLAIM_MARGIN`` of its core) fits in,
+    up to ``largest_building_m`` wide. The tiles' context comes on top: windows end on whole tiles."""
+    return int(math.ceil(largest_building_m / gsd_m + CLAIM_MARGIN)) + 1
+
+
+def tile_axes(architecture: str, config: Any, tile: int, overlap: int, width: int, height: int
+              ) -> tuple[TileAxis, TileAxis]:
+    """The single-process run's tiles on a ``width`` × ``height`` processing grid (rows, columns), as the core's
+    pipelines lay them (``core.tiling``)."""
+    from ..core.extract.tiling import segmentation_tiling, tile_origins
+
+    if architecture == "maskrcnn":
+        (rows, cols), pad = (tile, tile), 0
+    else:
+        (rows, cols), pad = segmentation_tiling(tile, overlap, config.stride, width, height)
+    return (TileAxis(tuple(tile_origins(height, rows, rows - overlap, pad)), rows, height),
+            TileAxis(tuple(tile_origins(width, cols, cols - overlap, pad)), cols, width))
 
 
 class PartitionReader:
@@ -202,6 +244,7 @@ def run_partition(job: PartitionJob, index: int) -> PartitionResult:
     """Extract the buildings of partition ``index`` and sort them into final ones and pieces (a Dask task)."""
     import time
 
+    from ..core.extract.tiling import TileFrame
     from ..core.models.model_file import read_config, shipped_model_path
     from ..core.workers import WORKERS_VARIABLE
 
@@ -216,7 +259,9 @@ def run_partition(job: PartitionJob, index: int) -> PartitionResult:
     source = PartitionInput(job.dataset, partition.window, tuple(config.bands) if config.bands else None,
                             job.options.gsd_m is None)
     probability = None
-    options = replace(job.options, model_path=model_path)
+    frame = TileFrame(job.layout.width, job.layout.height, partition.window[0], partition.window[1],
+                      job.grid_transform)
+    options = replace(job.options, model_path=model_path, tile_frame=frame)
     wants_probability = bool(job.probability_dir) and job.architecture == "unet"
     with tempfile.TemporaryDirectory(prefix="building_extractor_partition_") as workdir:
         if job.architecture == "unet":  # the client's temporary folder need not exist on this machine

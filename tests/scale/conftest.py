@@ -11,7 +11,7 @@ def dask_cluster():
     pytest.importorskip("distributed")
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                       host="127.0.0.1") as cluster, Client(cluster) as client:
         yield cluster.scheduler_address, client
 

@@ -23,11 +23,12 @@ from .normalize import band_percentiles, check_normalization, match_training_ran
 from .stitching import LandCoverWriter, ProbabilityWriter, StripAccumulator
 from .tiling import (
     Tile,
+    TileFrame,
     TileShape,
-    border_pad,
     check_tile_cost,
-    fitted_tile_shape,
+    frame_size,
     make_tiles,
+    segmentation_tiling,
     tile_cost_message,
     tile_shape,
 )
@@ -264,15 +265,16 @@ class LandCoverPredictor(Predictor):
 def predict_to_rasters(source: RasterSource, predict: Any, config: ModelConfig, tile: int,
                        overlap: int, batch_size: int, threshold: float, prob_path: str, mask_path: str,
                        progress: Progress, landcover_path: str | None = None,
-                       area: ProcessingArea | None = None, normalize: str = "none") -> dict[str, float]:
+                       area: ProcessingArea | None = None, normalize: str = "none",
+                       frame: TileFrame | None = None) -> dict[str, float]:
     """Predict every tile that touches ``area`` (all, without one), blend overlaps and write the probability
     (uint8) and mask GeoTIFFs.
 
     ``predict`` turns a normalised batch into (n, rows, columns) probabilities, or (n, classes, rows, columns)
     for a land cover model (a ``core.models.backends.Runner``, which also averages over the test-time augmentation's
     transforms). A land cover model (``config.is_landcover``) also writes its class raster to ``landcover_path``;
-    its building mask is where building is the most likely class. Returns per-stage seconds (read wait, infer,
-    blend+write).
+    its building mask is where building is the most likely class. ``frame``: the raster is a window of a larger
+    grid whose tiles are used (:class:`TileFrame`). Returns per-stage seconds (read wait, infer, blend+write).
     """
     import time
 
@@ -282,10 +284,9 @@ def predict_to_rasters(source: RasterSource, predict: Any, config: ModelConfig, 
             f"TILE_SIZE must be a multiple of {config.stride} (the model's output stride); got {tile}. "
             f"Use {int(math.ceil(tile / config.stride) * config.stride)}."
         )
-    pad = border_pad(overlap)
-    shape = fitted_tile_shape(tile, grid.width, grid.height, overlap, config.stride)
+    shape, pad = segmentation_tiling(tile, overlap, config.stride, *frame_size(grid.width, grid.height, frame))
     check_tile_cost(grid.width, grid.height, shape, overlap, pad)
-    rows = make_tiles(grid.width, grid.height, shape, overlap, pad)
+    rows = make_tiles(grid.width, grid.height, shape, overlap, pad, frame)
     tiles = [t for row in rows for t in row]
     fitted = (f" TILE_SIZE {tile} was fitted to the raster (as many tiles, less padding to compute)."
               if shape != (tile, tile) else "")

@@ -26,10 +26,19 @@ from ..io.area import AreaSpec, ProcessingArea, keep_touching
 from ..models.config import ModelConfig
 from ..models.maskrcnn import detect, paste_mask
 from ..progress import Progress, SilentProgress
-from ..vector.vectorize import PostProcessOptions, clean_polygon, output_transformer, polygonize_array
+from ..vector.vectorize import PostProcessOptions, clean_polygon, output_transformer, pixels_to_crs, polygonize_array
 from .inference import Predictor
 from .normalize import check_normalization
-from .tiling import Tile, check_tile_cost, make_tiles, resolve_overlap, tile_cost_message
+from .tiling import (
+    Tile,
+    TileFrame,
+    check_tile_cost,
+    frame_size,
+    make_tiles,
+    resolve_overlap,
+    tile_cost_message,
+    tile_origins,
+)
 
 SAME_IN_OVERLAP = 0.5  # a cut fragment and a candidate are one building when, inside the part of the raster
 # both their tiles saw, their shapes have at least this IoU (touching neighbours have about 0 there)
@@ -56,6 +65,7 @@ class InstanceOptions:
     tta: str = "none"  # test-time augmentation: a key of core.extract.tta.TTA_MODES
     normalize: str = "none"  # per-image value stretch: a key of core.extract.normalize.NORMALIZATIONS
     area: AreaSpec | None = None  # only tiles touching it are read and computed; outside it is nodata
+    tile_frame: TileFrame | None = None  # the raster is a window of a larger grid: its tiles are used (Dask)
 
 
 @dataclass
@@ -257,31 +267,19 @@ def overlaps_inside(a: Any, b: Any) -> bool:
 
 
 def merge_fragments(candidates: list[Candidate]) -> list[Candidate]:
-    """Union each cut fragment with the candidates showing the same building (union-find over the pairs an
+    """Union each cut fragment with the candidates showing the same building (connected groups of the pairs an
     STRtree finds)."""
     from shapely.ops import unary_union
 
-    from ..vector.spatial_index import SpatialIndex
+    from ..vector.spatial_index import connected_groups
 
-    parent = list(range(len(candidates)))
+    def same(i: int, j: int) -> bool:
+        a, b = candidates[i], candidates[j]
+        return (a.cut or b.cut) and a.polygon.intersects(b.polygon) and same_building(a, b)
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    index = SpatialIndex([c.polygon for c in candidates])
-    for i, a in enumerate(candidates):
-        for j in index.query(a.polygon):
-            b = candidates[j]
-            if j > i and (a.cut or b.cut) and a.polygon.intersects(b.polygon) and same_building(a, b):
-                parent[root(j)] = root(i)
-    groups: dict[int, list[Candidate]] = {}
-    for i, candidate in enumerate(candidates):
-        groups.setdefault(root(i), []).append(candidate)
+    groups = [[candidates[i] for i in group] for group in connected_groups([c.polygon for c in candidates], same)]
     merged = []
-    for members in groups.values():
+    for members in groups:
         if len(members) == 1:
             merged.append(members[0])
             continue
@@ -358,6 +356,18 @@ def check_instance_options(options: InstanceOptions, config: ModelConfig, tile: 
             raise BuildingExtractorError(f"{name} must be 0 or more; got {value}.")
 
 
+def tile_layout(grid: Any, tile: int, overlap: int, frame: TileFrame | None
+                ) -> tuple[tuple[int, int], tuple[AxisLayout, AxisLayout]]:
+    """(rows, columns) from the raster's origin to the far edges of the grid the tiles are laid on, and the
+    :class:`AxisLayout` of each axis (every tile of that grid, relative to the raster's origin)."""
+    width, height = frame_size(grid.width, grid.height, frame)
+    row0, col0 = (frame.row, frame.col) if frame else (0, 0)
+    margin = min(overlap / 4, 16)
+    rows = [start - row0 for start in tile_origins(height, tile, tile - overlap)]
+    cols = [start - col0 for start in tile_origins(width, tile, tile - overlap)]
+    return (height - row0, width - col0), (AxisLayout(rows, tile, margin), AxisLayout(cols, tile, margin))
+
+
 def extract_instances(raster: Any, options: InstanceOptions, progress: Progress | None = None,
                       run: Any = None) -> Iterator[Instance]:
     """Yield building instances found in a raster (a GDAL path or a pipeline ``RasterInput``).
@@ -397,10 +407,8 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
             f"mask ≥ {mask_threshold:.2f}, NMS IoU {nms_iou:.2f}."
         )
         check_tile_cost(grid.width, grid.height, tile, overlap)
-        rows = make_tiles(grid.width, grid.height, tile, overlap)
-        margin = min(overlap / 4, 16)
-        layout = (AxisLayout([r[0].row for r in rows], tile, margin),
-                  AxisLayout([t.col for t in rows[0]], tile, margin))
+        rows = make_tiles(grid.width, grid.height, tile, overlap, frame=options.tile_frame)
+        extent, layout = tile_layout(grid, tile, overlap, options.tile_frame)
         tiles = [t for row in rows for t in row]
         progress.info(tile_cost_message(len(tiles), tile, grid.width, grid.height))
         area = ProcessingArea(options.area, grid) if options.area is not None else None
@@ -412,7 +420,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
         row_end = {row[-1]: (rows[i + 1][0].row if i + 1 < len(rows) else math.inf) for i, row in enumerate(rows)}
         reader = TileReader(source, config, tile, options.batch_size, tiles, progress, area, options.normalize)
         resolver = InstanceResolver(nms_iou)
-        post = _PostProcessor(options.post, grid, source.source_crs_wkt, source.footprint())
+        post = _PostProcessor(options.post, grid, source.source_crs_wkt, source.footprint(), options.tile_frame)
         timings = {"read": 0.0, "detect": 0.0, "merge": 0.0, "postprocess_write": 0.0}
         progress.set_stage(0, STAGES[0])
         batches = reader.timed_stream(timings, progress)
@@ -423,8 +431,7 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
                 t2 = time.perf_counter()
                 finished: list[Candidate] = []
                 for tile_info, found, valid in zip(batch.tiles, detections, batch.valid):
-                    resolver.add(tile_candidates(found, tile_info, valid, tile, (grid.height, grid.width), layout,
-                                                 mask_threshold))
+                    resolver.add(tile_candidates(found, tile_info, valid, tile, extent, layout, mask_threshold))
                     if tile_info in row_end:
                         finished += resolver.flush(row_end[tile_info])
                 t3 = time.perf_counter()
@@ -451,9 +458,13 @@ def extract_instances(raster: Any, options: InstanceOptions, progress: Progress 
 class _PostProcessor:
     """Pixel polygons → cleaned polygons in the output CRS with their attributes, never overlapping."""
 
-    def __init__(self, options: PostProcessOptions, grid: Any, output_crs_wkt: str, clip: Any) -> None:
+    def __init__(self, options: PostProcessOptions, grid: Any, output_crs_wkt: str, clip: Any,
+                 frame: TileFrame | None = None) -> None:
+        from affine import Affine
+
         t = grid.transform
-        self.matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
+        # Pixel outlines go to the CRS on the grid the tiles are laid on (a window's partition: the larger grid's).
+        self.to_crs = (Affine(*frame.transform), (frame.row, frame.col)) if frame else (t, (0, 0))
         self.options, self.clip = options, clip
         self.to_output = output_transformer(grid.crs_wkt, output_crs_wkt)
         self.next_id = 1
@@ -493,11 +504,9 @@ class _PostProcessor:
 
     def _cleaned(self, candidates: list[Candidate]) -> list[tuple[Candidate, Any]]:
         """(candidate, cleaned polygon on the grid CRS), best score first, without those cleaned away."""
-        from shapely.affinity import affine_transform
-
         cleaned = []
         for candidate in sorted(candidates, key=lambda c: -c.score):
-            polygon = affine_transform(candidate.polygon, self.matrix)
+            polygon = pixels_to_crs(candidate.polygon, *self.to_crs)
             if self.clip is not None and not self.clip.contains(polygon):
                 polygon = largest_polygon(self.clip.intersection(polygon))
                 if polygon is None:

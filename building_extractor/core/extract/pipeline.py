@@ -32,7 +32,7 @@ from ..vector.vectorize import (
 from .inference import predict_to_rasters
 from .normalize import check_normalization
 from .stitching import threshold_byte
-from .tiling import resolve_overlap
+from .tiling import TileFrame, resolve_overlap
 from .tta import TTA_LABELS
 
 STAGES = ("read and infer", "vectorize", "post-process and write")
@@ -60,6 +60,7 @@ class ExtractionOptions:
     tta: str = "none"  # test-time augmentation: a key of core.extract.tta.TTA_MODES
     normalize: str = "none"  # per-image value stretch: a key of core.extract.normalize.NORMALIZATIONS
     area: AreaSpec | None = None  # only tiles touching it are read and computed; outside it is nodata
+    tile_frame: TileFrame | None = None  # the raster is a window of a larger grid: its tiles are used (Dask)
 
 
 @dataclass
@@ -230,7 +231,7 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
             area = ProcessingArea(options.area, grid) if options.area is not None else None
             run.timings.update(predict_to_rasters(source, runner, config, tile, overlap, options.batch_size,
                                                   threshold, prob_path, mask_path, progress, landcover_path, area,
-                                                  options.normalize))
+                                                  options.normalize, options.tile_frame))
             source_crs = source.source_crs_wkt
             clip = source.footprint()
         check_canceled(progress)
@@ -248,8 +249,10 @@ def extract_buildings(raster_path: str | RasterInput, options: ExtractionOptions
         check_canceled(progress)
         progress.set_stage(2, STAGES[2])
         t0 = time.perf_counter()
+        frame = options.tile_frame
+        window = (frame.transform, (frame.row, frame.col)) if frame else None
         for building in iter_buildings(gpkg_path, prob_path, post, grid.crs_wkt, source_crs, progress, count, clip,
-                                       workers):
+                                       workers, window):
             run.building_count += 1
             yield building
         run.timings["postprocess_write"] = time.perf_counter() - t0

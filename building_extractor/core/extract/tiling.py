@@ -96,13 +96,57 @@ def fitted_tile_shape(tile: int, width: int, height: int, overlap: int, stride: 
     return fit(height), fit(width)
 
 
-def make_tiles(width: int, height: int, tile: int | TileShape, overlap: int, pad: int = 0) -> list[list[Tile]]:
+@dataclass(frozen=True)
+class TileFrame:
+    """The raster is a window, at (``row``, ``col``), of a larger grid of ``full_width`` × ``full_height`` px with
+    affine ``transform`` (coefficients a, b, c, d, e, f).
+
+    Tiles are then laid as on the larger grid (same shape, origins and border padding) and only those lying inside
+    the window are computed (past it only where the window meets the larger grid's edge), so every pixel they
+    alone cover gets exactly the value that a run on the whole grid gives it; outlines get the larger grid's
+    coordinates (``vectorize.pixels_to_crs``). Dask partitions use this (``building_extractor.scale.partitions``
+    aligns their windows to the tiles).
+    """
+
+    full_width: int
+    full_height: int
+    row: int
+    col: int
+    transform: tuple[float, ...]
+
+
+def frame_size(width: int, height: int, frame: TileFrame | None) -> tuple[int, int]:
+    """(width, height) of the grid whose tile layout a run uses: the raster's, or its frame's."""
+    return (width, height) if frame is None else (frame.full_width, frame.full_height)
+
+
+def window_tiles(starts: list[int], tile: int, offset: int, length: int, full_length: int) -> list[tuple[int, int]]:
+    """(index, start relative to the window) of the tiles of one axis of a larger grid that lie inside the window
+    [offset, offset + length) (or reach past it where the window meets the grid's edge)."""
+    at_start, at_end = offset <= 0, offset + length >= full_length
+    return [(i, start - offset) for i, start in enumerate(starts)
+            if (start >= offset or at_start) and (start + tile <= offset + length or at_end)]
+
+
+def segmentation_tiling(tile: int, overlap: int, stride: int, width: int, height: int) -> tuple[TileShape, int]:
+    """(tile shape, border pad) of the segmentation pipeline (U-Net, land cover) on a width × height grid."""
+    return fitted_tile_shape(tile, width, height, overlap, stride), border_pad(overlap)
+
+
+def make_tiles(width: int, height: int, tile: int | TileShape, overlap: int, pad: int = 0,
+               frame: TileFrame | None = None) -> list[list[Tile]]:
     """Tiles in rows (top to bottom), each row left to right, covering the whole raster and ``pad`` px around it
-    (tile origins may then be negative). ``tile``: a square size or (rows, columns)."""
+    (tile origins may then be negative). ``tile``: a square size or (rows, columns). With a ``frame``, the tiles of
+    the larger grid that lie in this window (positions relative to the window, indices the larger grid's)."""
     tile_rows, tile_cols = tile_shape(tile)
-    rows = tile_origins(height, tile_rows, tile_rows - overlap, pad)
-    cols = tile_origins(width, tile_cols, tile_cols - overlap, pad)
-    return [[Tile(r, c, i, j) for j, c in enumerate(cols)] for i, r in enumerate(rows)]
+    full_width, full_height = frame_size(width, height, frame)
+    rows = tile_origins(full_height, tile_rows, tile_rows - overlap, pad)
+    cols = tile_origins(full_width, tile_cols, tile_cols - overlap, pad)
+    if frame is None:
+        return [[Tile(r, c, i, j) for j, c in enumerate(cols)] for i, r in enumerate(rows)]
+    kept_rows = window_tiles(rows, tile_rows, frame.row, height, full_height)
+    kept_cols = window_tiles(cols, tile_cols, frame.col, width, full_width)
+    return [[Tile(r, c, i, j) for j, c in kept_cols] for i, r in kept_rows if kept_cols]
 
 
 #: A run whose tiles make the model compute more than this many times the raster's pixels, and more than

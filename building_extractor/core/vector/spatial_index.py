@@ -1,8 +1,9 @@
-"""A spatial index that answers with list indices on shapely 1.8 (Debian 12) and shapely 2.x alike."""
+"""A spatial index that answers with list indices on shapely 1.8 (Debian 12) and shapely 2.x alike, and connected
+groups of related geometries over it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -31,3 +32,30 @@ class SpatialIndex:
         if hasattr(self.tree, "query_items"):
             return sorted(int(i) for i in self.tree.query_items(geom))
         return sorted(int(i) for i in self.tree.query(geom))
+
+
+def connected_groups(geometries: Sequence[Any], related: Callable[[int, int], bool]) -> list[list[int]]:
+    """Indices of ``geometries`` in connected groups: ``i`` and ``j`` join when their bounding boxes meet and
+    ``related(i, j)`` (asked for ``i < j``, only while they are in different groups). Groups come in the order of
+    their first member, each ascending.
+
+    Union-find (path halving) over the pairs an STRtree finds: chains of related geometries become one group
+    however far they reach, in about linear time.
+    """
+    parent = list(range(len(geometries)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    index = SpatialIndex(geometries)
+    for i, geometry in enumerate(geometries):
+        for j in index.query(geometry):
+            if j > i and root(i) != root(j) and related(i, j):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(geometries)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())

@@ -363,6 +363,41 @@ MIN_BLOBS_FOR_WORKERS = 2000
 MIN_PIXELS_FOR_WORKERS = 4_000_000
 
 
+def crs_to_pixels(polygon: Any, transform: Any) -> Any:
+    """An outline along pixel edges (CRS of a raster with affine ``transform``) in pixel coordinates, every
+    vertex rounded to its pixel corner."""
+    from shapely.ops import transform as apply
+
+    inverse = ~transform
+
+    def to_pixels(xs: Any, ys: Any) -> tuple[Any, Any]:
+        xs, ys = np.asarray(xs), np.asarray(ys)
+        return (np.rint(inverse.a * xs + inverse.b * ys + inverse.c),
+                np.rint(inverse.d * xs + inverse.e * ys + inverse.f))
+
+    return apply(to_pixels, polygon)
+
+
+def pixels_to_crs(polygon: Any, transform: Any, offset: tuple[int, int] = (0, 0)) -> Any:
+    """A polygon in pixel coordinates (x = column, y = row) of a raster lying at ``offset`` (rows, columns) of a
+    grid with affine ``transform``, in that grid's CRS.
+
+    Computed as GDAL's Polygonize does (origin + a·column + b·row) on the grid's own pixel numbers: a window of a
+    larger grid then gives its outlines the larger grid's coordinates to the last bit, so simplification (whose
+    near-ties a last-bit difference flips) decides exactly as on the whole grid (Dask partitions).
+    """
+    from shapely.ops import transform as apply
+
+    row0, col0 = offset
+    t = transform
+
+    def to_crs(xs: Any, ys: Any) -> tuple[Any, Any]:
+        cols, rows = np.asarray(xs) + col0, np.asarray(ys) + row0
+        return t.c + t.a * cols + t.b * rows, t.f + t.d * cols + t.e * rows
+
+    return apply(to_crs, polygon)
+
+
 @dataclass(frozen=True)
 class PostJob:
     """What a worker needs to post-process a range of blobs (all picklable)."""
@@ -373,6 +408,8 @@ class PostJob:
     grid_crs_wkt: str
     output_crs_wkt: str
     clip_wkb: bytes | None
+    grid_transform: tuple[float, ...] | None = None  # outlines go on this grid's pixel corners (None: the raster's)
+    offset: tuple[int, int] = (0, 0)  # the probability raster's position (rows, columns) in that grid
 
 
 @contextmanager
@@ -396,17 +433,21 @@ def import_post_processing() -> None:
 
 def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, grid_crs_wkt: str,
                    output_crs_wkt: str, progress: Progress, total: int, clip: Any = None,
-                   workers: tuple[Any, int] = (None, 1)) -> Iterator[Building]:
+                   workers: tuple[Any, int] = (None, 1),
+                   window: tuple[tuple[float, ...], tuple[int, int]] | None = None) -> Iterator[Building]:
     """Post-process polygonized blobs into :class:`Building` records, in blob order, numbered from 1.
 
     Jobs of ``BLOBS_PER_JOB`` blobs run in worker processes (:mod:`.workers`): in ``workers`` (from
     :func:`started_workers`) when there is more than one job, else in a pool of their own when there are many
     blobs, else here; the output is the same either way. ``clip`` (grid CRS) trims buildings to the source
-    raster's extent after resampling.
+    raster's extent after resampling. ``window``: the rasters are a window of a larger grid, given as (its affine
+    coefficients, the window's (row, column) in it), whose coordinates the outlines get (:func:`pixels_to_crs`).
     """
     from ..workers import ordered_map, process_pool, worker_count
 
-    job = PostJob(gpkg_path, prob_path, options, grid_crs_wkt, output_crs_wkt, clip.wkb if clip is not None else None)
+    grid_transform, offset = window or (None, (0, 0))
+    job = PostJob(gpkg_path, prob_path, options, grid_crs_wkt, output_crs_wkt, clip.wkb if clip is not None else None,
+                  grid_transform, offset)
     ranges = [(job, first, min(first + BLOBS_PER_JOB, total + 1)) for first in range(1, total + 1, BLOBS_PER_JOB)]
     started, workers = workers
     if started is None:
@@ -430,6 +471,7 @@ def iter_buildings(gpkg_path: str, prob_path: str, options: PostProcessOptions, 
 
 def post_process_blobs(job: PostJob, first_fid: int, end_fid: int) -> list[Building]:
     """The buildings (``id`` 0, numbered by the caller) of the blobs with ``first_fid <= fid < end_fid``."""
+    from affine import Affine
     from osgeo import ogr
     from shapely import wkb
 
@@ -442,12 +484,14 @@ def post_process_blobs(job: PostJob, first_fid: int, end_fid: int) -> list[Build
     buildings = []
     with ProbabilityRaster(job.prob_path) as prob:
         split = SplitSettings.from_area(options.seed_threshold, options.seed_min_area_m2, prob.pixel_size)
+        grid = Affine(*job.grid_transform) if job.grid_transform else prob.transform
         for feature in layer:
             ogr_geom = feature.GetGeometryRef()
             # Cheap C-side filter first: polygonized specks are most blobs and can never reach MIN_AREA.
             if ogr_geom.GetGeometryRef(0).GetArea() < options.min_area_m2:
                 continue
             for blob, stats in split_touching(prob, wkb.loads(bytes(ogr_geom.ExportToWkb())), split):
+                blob = pixels_to_crs(crs_to_pixels(blob, prob.transform), grid, job.offset)
                 building = _building(blob, stats, prob, options, clip, to_output)
                 if building is not None:
                     buildings.append(building)
