@@ -251,18 +251,20 @@ def run_readme_block(title: str, folder: Path, seconds: int) -> str:
         (folder / name).symlink_to(ROOT / name)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)
-    process = subprocess.Popen(["bash", "-e", "-c", readme_block(title)], cwd=folder, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    # Output goes to files: the block's background jobs would hold pipes open after it ends.
+    with open(folder / "out.txt", "w") as out_file, open(folder / "err.txt", "w") as err_file:
+        process = subprocess.Popen(["bash", "-e", "-c", readme_block(title)], cwd=folder, env=env,
+                                   stdout=out_file, stderr=err_file, start_new_session=True)
     try:
-        out, err = process.communicate(timeout=seconds)
+        process.wait(timeout=seconds)
     finally:
         try:  # the block's background jobs (scheduler, workers) share its process group
             os.killpg(process.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
         process.wait()
-    assert process.returncode == 0, err[-3000:]
-    return out
+    assert process.returncode == 0, (folder / "err.txt").read_text()[-3000:]
+    return (folder / "out.txt").read_text()
 
 
 @pytest.fixture(scope="module")
