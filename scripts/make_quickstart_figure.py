@@ -6,9 +6,11 @@ Usage: .venv/bin/python scripts/make_quickstart_figure.py   (writes help/images/
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "banepa_sample.tif"
@@ -50,7 +52,7 @@ def panels(images: list, titles: list[str], path: Path) -> None:
 def main() -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sys.path.insert(0, str(ROOT))
-    from qgis.core import QgsApplication, QgsProcessingContext, QgsRasterLayer
+    from qgis.core import QgsApplication
 
     app = QgsApplication([], False)
     app.initQgis()
@@ -65,12 +67,19 @@ def main() -> None:
     provider = BuildingExtractorProvider()
     if not QgsApplication.processingRegistry().addProvider(provider):
         raise SystemExit("could not register the building_extractor provider")
+    print(make_figure(processing, style_by_confidence))
+    gc.collect()  # layers and contexts die before exitQgis tears GDAL and Qt down (it segfaulted otherwise)
+    app.exitQgis()
+
+
+def make_figure(processing: Any, style_by_confidence: Any) -> Path:
+    """Run both algorithms on the sample with defaults and write the input | U-Net | Mask R-CNN figure."""
+    from qgis.core import QgsProcessingContext, QgsRasterLayer, QgsRectangle
+
     raster = QgsRasterLayer(str(SAMPLE), "sample")
     extent = raster.extent()
     side = min(extent.width(), extent.height()) * 0.55  # a close-up: outlines readable at help-page size
     centre = extent.center()
-    from qgis.core import QgsRectangle
-
     view = QgsRectangle(centre.x() - side / 2, centre.y() - side / 2, centre.x() + side / 2, centre.y() + side / 2)
     images, titles = [render([raster], view, PANEL)], ["Input: drone image, 0.13 m (Banepa, Nepal)"]
     for algorithm, name in (("extract_buildings_unet", "U-Net"), ("extract_buildings_maskrcnn", "Mask R-CNN")):
@@ -84,8 +93,7 @@ def main() -> None:
         titles.append(f"{name}: {layer.featureCount()} buildings, defaults")
     target = ROOT / "help" / "images" / "quickstart_sample.jpg"
     panels(images, titles, target)  # JPEG: a photo, a third of the PNG (the plugin zip must stay under 25 MB)
-    print(target)
-    app.exitQgis()
+    return target
 
 
 if __name__ == "__main__":
