@@ -16,19 +16,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import BuildingExtractorError
-from ..io.area import AreaSpec, ProcessingArea, keep_touching
+from ..io.area import ProcessingArea, keep_touching
 from ..models.config import ModelConfig
 from ..models.maskrcnn import detect, paste_mask
 from ..progress import Progress, SilentProgress
 from ..vector.vectorize import PostProcessOptions, clean_polygon, output_transformer, pixels_to_crs, polygonize_array
 from .inference import Predictor
 from .normalize import check_normalization
+from .pipeline import RunOptions
 from .tiling import (
     Tile,
     TileFrame,
@@ -47,25 +48,13 @@ STAGES = ("read, detect, merge and write",)  # one stage: buildings are written 
 
 
 @dataclass
-class InstanceOptions:
-    """User choices for one Mask R-CNN run; None means "the model's value"."""
+class InstanceOptions(RunOptions):
+    """User choices for one Mask R-CNN run: :class:`RunOptions` and the detector's own."""
 
-    model_path: str
-    gsd_m: float | None = None
-    bands: list[int] | None = None
-    device: str = "auto"
-    backend: str = "auto"  # core.models.backends.BACKENDS
     batch_size: int = 2
-    tile_size: int | None = None
-    overlap: float | None = None
     score_threshold: float | None = None
     mask_threshold: float | None = None
     nms_iou: float | None = None
-    post: PostProcessOptions = field(default_factory=PostProcessOptions)
-    tta: str = "none"  # test-time augmentation: a key of core.extract.tta.TTA_MODES
-    normalize: str = "none"  # per-image value stretch: a key of core.extract.normalize.NORMALIZATIONS
-    area: AreaSpec | None = None  # only tiles touching it are read and computed; outside it is nodata
-    tile_frame: TileFrame | None = None  # the raster is a window of a larger grid: its tiles are used (Dask)
 
 
 @dataclass

@@ -39,8 +39,8 @@ STAGES = ("read and infer", "vectorize", "post-process and write")
 
 
 @dataclass
-class ExtractionOptions:
-    """User choices for one extraction run; None means "the model's value"."""
+class RunOptions:
+    """What every extraction run (U-Net or Mask R-CNN) is given; None means "the model's value"."""
 
     model_path: str
     gsd_m: float | None = None  # None: the model's GSD; 0: the raster's native resolution
@@ -50,17 +50,23 @@ class ExtractionOptions:
     batch_size: int = 1
     tile_size: int | None = None
     overlap: float | None = None
-    threshold: float | None = None
-    seed_threshold: float | None = None  # split touching buildings (core.vector.split); 0: never
     post: PostProcessOptions = field(default_factory=PostProcessOptions)
-    probability_path: str | None = None
-    landcover_path: str | None = None  # land cover models: the classified raster (core.extract.landcover)
-    extra_rasters: dict[str, str] | None = None  # models with raster inputs: {"height": path} (core.io.extra_inputs)
-    workdir: str | None = None
     tta: str = "none"  # test-time augmentation: a key of core.extract.tta.TTA_MODES
     normalize: str = "none"  # per-image value stretch: a key of core.extract.normalize.NORMALIZATIONS
     area: AreaSpec | None = None  # only tiles touching it are read and computed; outside it is nodata
     tile_frame: TileFrame | None = None  # the raster is a window of a larger grid: its tiles are used (Dask)
+
+
+@dataclass
+class ExtractionOptions(RunOptions):
+    """User choices for one U-Net run: :class:`RunOptions` and the U-Net's own."""
+
+    threshold: float | None = None
+    seed_threshold: float | None = None  # split touching buildings (core.vector.split); 0: never
+    probability_path: str | None = None
+    landcover_path: str | None = None  # land cover models: the classified raster (core.extract.landcover)
+    extra_rasters: dict[str, str] | None = None  # models with raster inputs: {"height": path} (core.io.extra_inputs)
+    workdir: str | None = None
 
 
 @dataclass
